@@ -1,0 +1,80 @@
+// The one interface between byte movers (drivers) and the dataplane that understands the bytes.
+// A driver owns threads, sockets or ports and buffers; the Handler owns protocol state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/byte_buf.hh"
+
+namespace cachet::drivers {
+
+// What a driver needs to know about the service it serves (memcached's flag names).
+struct DriverOptions {
+  std::string listen = "127.0.0.1";  // -l: address(es), comma separated
+  uint16_t tcp_port = 11211;          // -p: 0 = no TCP
+  uint16_t udp_port = 0;              // -U: 0 = no UDP (memcached 1.6's default)
+  unsigned threads = 4;               // -t: worker threads, one ring/queue each
+  unsigned max_conns = 1024;          // -c: concurrent stream connections
+  size_t out_limit = 1 << 20;         // stop feeding a connection input while this much is unsent
+  size_t in_limit = 2 << 20;          // stop receiving while this much input is unconsumed
+  bool pin_threads = true;            // pin worker i to cpu i % ncpu
+};
+
+// Per-driver counters, summed over its workers.
+struct DriverStats {
+  uint64_t curr_connections = 0;
+  uint64_t total_connections = 0;
+  uint64_t rejected_connections = 0;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  uint64_t datagrams_in = 0;
+  uint64_t datagrams_out = 0;
+};
+
+// The outcome of feeding a connection's input to the handler.
+struct StreamStep {
+  size_t consumed = 0;  // bytes of input used (the rest is offered again with more input)
+  bool close = false;   // close the connection once `out` has been sent
+};
+
+// Sends reply datagrams to the peer of the datagram being handled.
+class DatagramSink {
+ public:
+  virtual ~DatagramSink() = default;
+  virtual void emit(std::string_view payload) = 0;
+};
+
+// Implemented by the dataplane. Every call for one connection or one worker comes from that
+// worker's thread; calls for different workers may run concurrently.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // Called once on each worker thread before that worker's first connection or datagram.
+  virtual void worker_start(unsigned worker) = 0;
+  // A stream connection was accepted on `worker`. Returns the handler's state for it.
+  virtual void* stream_open(unsigned worker) = 0;
+  // `in` holds all unconsumed input of the connection, in order. The handler appends replies
+  // to `out`, in request order, and should stop early once out.size() >= out_limit; the driver
+  // calls again after sending. A step that consumes nothing waits for more input.
+  virtual StreamStep stream_data(void* state, std::string_view in, common::ByteBuf& out) = 0;
+  // The connection is gone (closed by either side); state is released.
+  virtual void stream_close(void* state) = 0;
+  // One datagram arrived on `worker`; replies go to `reply`.
+  virtual void datagram(unsigned worker, std::string_view in, DatagramSink& reply) = 0;
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+  // Opens sockets or ports; returns false with *error set (naming what failed) when it cannot.
+  virtual bool open(std::string* error) = 0;
+  // Serves until stop(); returns after every worker has finished.
+  virtual void run(Handler& handler) = 0;
+  // Asks run() to return; safe from a signal handler.
+  virtual void stop() = 0;
+  virtual DriverStats stats() const = 0;
+};
+
+}  // namespace cachet::drivers

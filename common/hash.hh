@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <string_view>
 
-#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace cachet::common {

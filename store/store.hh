@@ -103,6 +103,8 @@ struct StoreStats {
   uint64_t hash_bytes;
   uint64_t hash_is_expanding;
   uint64_t slab_global_page_pool;  // pages not yet given to any class
+  uint64_t get_expired;            // gets that found an expired item
+  uint64_t get_flushed;            // gets that found an item invalidated by flush_all
 };
 
 class Store;

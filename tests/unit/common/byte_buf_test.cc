@@ -14,7 +14,7 @@ TEST(ByteBuf, AppendConsumeKeepsOrder) {
     std::string piece = std::to_string(i) + ",";
     b.append(piece);
     expect += piece;
-    if (i % 7 == 0) {
+    if (i % 7 == 0 && expect.size() >= 3) {
       b.consume(3);
       expect.erase(0, 3);
     }

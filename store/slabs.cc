@@ -1,0 +1,138 @@
+// Slab allocation and CLOCK eviction. Lock order: a class lock may be held while taking a
+// bucket lock (eviction), never the other way round.
+#include "store/slabs.hh"
+
+#include <algorithm>
+
+namespace cachet::store {
+
+Slabs::Slabs(const Arena& arena, const Geometry& g, bool fresh)
+    : arena_(arena),
+      hdr_(arena.header()),
+      classes_(arena.at<ClassState>(g.off_classes)),
+      pages_(arena.at<PageInfo>(g.off_pages)),
+      items_(arena.at<char>(g.off_items)),
+      n_classes_(g.n_classes) {
+  if (!fresh) return;
+  for (unsigned i = 1; i <= g.n_classes; ++i) {
+    ClassState& c = classes_[i];
+    c.chunk_size = g.class_size[i];
+    c.chunks_per_page = static_cast<uint32_t>(g.page_size / g.class_size[i]);
+    c.first_page = c.last_page = c.carve_page = c.hand_page = kNoPage;
+    c.carve_next = c.chunks_per_page;
+  }
+  for (uint32_t p = 0; p < g.n_pages; ++p) pages_[p] = {0, kNoPage};
+}
+
+unsigned Slabs::class_for(size_t total) const {
+  unsigned lo = 1, hi = n_classes_;
+  if (total > classes_[hi].chunk_size) return 0;
+  while (lo < hi) {
+    unsigned mid = (lo + hi) / 2;
+    if (classes_[mid].chunk_size >= total) hi = mid; else lo = mid + 1;
+  }
+  return lo;
+}
+
+Item* Slabs::carve(ClassState& c) {
+  if (c.carve_page == kNoPage || c.carve_next >= c.chunks_per_page) return nullptr;
+  return chunk(c.carve_page, c.carve_next++, c);
+}
+
+bool Slabs::add_page(unsigned cls) {
+  hdr_->page_lock.lock();
+  uint32_t p = hdr_->pages_given.load(std::memory_order_relaxed);
+  bool ok = p < hdr_->n_pages;
+  if (ok) hdr_->pages_given.store(p + 1, std::memory_order_relaxed);
+  hdr_->page_lock.unlock();
+  if (!ok) return false;
+  ClassState& c = classes_[cls];
+  pages_[p] = {cls, kNoPage};
+  if (c.last_page == kNoPage) {
+    c.first_page = c.hand_page = p;
+    c.hand_chunk = 0;
+  } else {
+    pages_[c.last_page].next = p;
+  }
+  c.last_page = p;
+  c.carve_page = p;
+  c.carve_next = 0;
+  ++c.n_pages;
+  return true;
+}
+
+Item* Slabs::alloc(unsigned cls, UnlinkFn unlink) {
+  ClassState& c = classes_[cls];
+  c.lock.lock();
+  Item* it = nullptr;
+  if (c.free_head != 0) {
+    it = arena_.at<Item>(c.free_head);
+    c.free_head = it->cas;
+    --c.free_count;
+  } else if (!(it = carve(c)) && add_page(cls)) {
+    it = carve(c);
+  }
+  if (!it) it = evict(c, unlink);
+  if (it) {
+    it->state.store(0, std::memory_order_relaxed);
+    it->clsid = static_cast<uint8_t>(cls);
+  }
+  c.lock.unlock();
+  return it;
+}
+
+void Slabs::free(Item* it) {
+  ClassState& c = classes_[it->clsid];
+  c.lock.lock();
+  it->state.store(Item::kFree, std::memory_order_release);
+  it->cas = c.free_head;
+  c.free_head = arena_.offset_of(it);
+  ++c.free_count;
+  c.lock.unlock();
+}
+
+// Walks the class's chunks from the hand: clears reference bits, and takes the first item
+// without one that the caller manages to unlink. Bounded to two sweeps of the class.
+Item* Slabs::evict(ClassState& c, UnlinkFn unlink) {
+  if (c.hand_page == kNoPage) return nullptr;
+  uint64_t budget = 2ull * c.n_pages * c.chunks_per_page + 1;
+  for (uint64_t i = 0; i < budget; ++i) {
+    uint32_t page = c.hand_page, idx = c.hand_chunk;
+    if (++c.hand_chunk >= c.chunks_per_page) {
+      c.hand_chunk = 0;
+      uint32_t next = pages_[c.hand_page].next;
+      c.hand_page = next == kNoPage ? c.first_page : next;
+    }
+    if (page == c.carve_page && idx >= c.carve_next) continue;  // never handed out
+    Item* it = chunk(page, idx, c);
+    uint8_t st = it->state.load(std::memory_order_acquire);
+    if (!(st & Item::kLinked)) continue;
+    if (st & Item::kAccessed) {
+      it->state.fetch_and(static_cast<uint8_t>(~Item::kAccessed), std::memory_order_relaxed);
+      continue;
+    }
+    if (unlink(it)) return it;
+  }
+  return nullptr;
+}
+
+const Item* Slabs::hand_item(unsigned cls) const {
+  const ClassState& c = classes_[cls];
+  if (c.hand_page == kNoPage) return nullptr;
+  if (c.hand_page == c.carve_page && c.hand_chunk >= c.carve_next) return nullptr;
+  const Item* it = chunk(c.hand_page, c.hand_chunk, c);
+  return (it->state.load(std::memory_order_relaxed) & Item::kLinked) ? it : nullptr;
+}
+
+uint64_t Slabs::free_chunks(unsigned cls) const {
+  const ClassState& c = classes_[cls];
+  uint64_t uncarved = c.carve_page == kNoPage ? 0 : c.chunks_per_page - c.carve_next;
+  return c.free_count + uncarved;
+}
+
+void Slabs::break_stale_locks() {
+  for (unsigned i = 1; i <= n_classes_; ++i) classes_[i].lock.word.store(0);
+  hdr_->page_lock.word.store(0);
+}
+
+}  // namespace cachet::store

@@ -1,0 +1,62 @@
+// Slab allocator over the arena's pages: classes growing by a factor up to one page, per-class
+// free lists, lazy carving of new pages, and a CLOCK hand over each class's chunks for eviction.
+#pragma once
+
+#include <cstdint>
+
+#include "common/function_ref.hh"
+#include "store/arena.hh"
+#include "store/layout.hh"
+
+namespace cachet::store {
+
+class Slabs {
+ public:
+  Slabs(const Arena& arena, const Geometry& g, bool fresh);
+
+  unsigned n_classes() const { return n_classes_; }
+  // The smallest class whose chunks hold `total` bytes, 0 when none does.
+  unsigned class_for(size_t total) const;
+  uint32_t chunk_size(unsigned cls) const { return classes_[cls].chunk_size; }
+  ClassState& cls(unsigned id) { return classes_[id]; }
+  const ClassState& cls(unsigned id) const { return classes_[id]; }
+
+  // What the CLOCK hand may do with a linked item: keep it (recently used), or take it after
+  // the caller unlinked it (true returned by `unlink`).
+  using UnlinkFn = common::FunctionRef<bool(Item*)>;
+
+  // A chunk of class `cls`, from the free list, a fresh page, or by evicting with the CLOCK
+  // hand (unlink is called for each candidate; it must take only bucket locks). The chunk's
+  // state is 0 (unlinked, not free). nullptr when nothing could be found.
+  Item* alloc(unsigned cls, UnlinkFn unlink);
+  // Returns an unlinked chunk to its class's free list.
+  void free(Item* it);
+
+  // The linked item under the CLOCK hand of a class, for `stats items` age (may be nullptr).
+  const Item* hand_item(unsigned cls) const;
+  uint64_t free_chunks(unsigned cls) const;
+  uint32_t pages_given() const { return hdr_->pages_given.load(std::memory_order_relaxed); }
+  uint32_t n_pages() const { return hdr_->n_pages; }
+  uint64_t page_size() const { return hdr_->page_size; }
+
+  // Resets the class and page locks of a process that died (no other process attached).
+  void break_stale_locks();
+
+ private:
+  Item* chunk(uint32_t page, uint32_t idx, const ClassState& c) const {
+    return reinterpret_cast<Item*>(items_ + page * hdr_->page_size +
+                                   uint64_t{idx} * c.chunk_size);
+  }
+  Item* carve(ClassState& c);
+  bool add_page(unsigned cls);
+  Item* evict(ClassState& c, UnlinkFn unlink);
+
+  const Arena& arena_;
+  ArenaHeader* hdr_;
+  ClassState* classes_;
+  PageInfo* pages_;
+  char* items_;
+  unsigned n_classes_;
+};
+
+}  // namespace cachet::store

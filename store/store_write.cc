@@ -1,0 +1,256 @@
+// Store writes: set/add/replace/cas, append/prepend, delete, touch, gat, incr/decr, flush_all.
+// Allocation happens before a bucket lock is taken and freeing after it is released.
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/clock.hh"
+#include "common/hash.hh"
+#include "store/store_impl.hh"
+
+namespace cachet::store {
+
+size_t StoreImpl::value_max(size_t key_len) const {
+  size_t largest = slabs_.chunk_size(slabs_.n_classes());
+  size_t need = item_total(key_len, 0);
+  size_t cap = std::min<size_t>(largest, opts_.item_size_max);
+  return cap > need ? cap - need : 0;
+}
+
+StoreResult StoreImpl::store(Worker& w, Mode mode, std::string_view key, std::string_view value,
+                             uint32_t flags, uint32_t exptime, uint64_t cas_in,
+                             uint64_t* cas_out) {
+  const uint32_t now = common::now_unix();
+  const uint64_t h = common::hash_key(key);
+  const uint16_t tag = Index::tag_of(h);
+  const bool concat = mode == Mode::append || mode == Mode::prepend;
+
+  for (;;) {
+    // append/prepend must know the old value's size before allocating.
+    uint64_t seen_off = 0, seen_cas = 0;
+    size_t old_len = 0;
+    if (concat) {
+      Index::Guard g = index_.lock(h);
+      std::atomic<uint64_t>* slot = find_locked(g, h, key);
+      Item* old = slot ? item_at(slot_offset(slot->load())) : nullptr;
+      if (!old || death(old, now) != Death::alive) return StoreResult::not_stored;
+      seen_off = off_of(old);
+      seen_cas = old->cas;
+      old_len = old->nbytes - 2;
+    }
+    size_t total = item_total(key.size(), old_len + value.size());
+    unsigned cls = total <= opts_.item_size_max ? slabs_.class_for(total) : 0;
+    if (cls == 0) {
+      if (concat) return StoreResult::not_stored;
+      if (mode == Mode::set) remove(w, key);  // memcached drops the stale value on a failed set
+      return StoreResult::too_large;
+    }
+    Item* fresh = alloc(w, cls, now);
+    if (!fresh) {
+      ctr(w).cls[cls].outofmemory.add();
+      if (mode == Mode::set) remove(w, key);
+      return StoreResult::no_memory;
+    }
+    if (!concat) fill(fresh, key, value, flags, exptime, now);
+
+    Index::Guard g = index_.lock(h);
+    std::atomic<uint64_t>* slot = find_locked(g, h, key);
+    Item* old = slot ? item_at(slot_offset(slot->load())) : nullptr;
+    bool live = old && death(old, now) == Death::alive;
+    StoreResult reject = StoreResult::stored;
+    switch (mode) {
+      case Mode::add:
+        if (live) {
+          old->state.fetch_or(Item::kAccessed, std::memory_order_relaxed);
+          reject = StoreResult::not_stored;
+        }
+        break;
+      case Mode::replace:
+        if (!live) reject = StoreResult::not_stored;
+        break;
+      case Mode::cas:
+        if (!live) {
+          reject = StoreResult::not_found;
+        } else if (old->cas != cas_in) {
+          ctr(w).cls[old->clsid].cas_badval.add();
+          reject = StoreResult::exists;
+        }
+        break;
+      case Mode::append:
+      case Mode::prepend:
+        if (!live) {
+          reject = StoreResult::not_stored;
+        } else if (off_of(old) != seen_off || old->cas != seen_cas) {
+          g.unlock();  // changed since it was measured: measure again
+          slabs_.free(fresh);
+          continue;
+        } else {
+          std::string_view ov{old->value(), old_len};
+          fresh->nkey = static_cast<uint8_t>(key.size());
+          std::memcpy(fresh->key(), key.data(), key.size());
+          char* v = fresh->value();
+          if (mode == Mode::append) {
+            std::memcpy(v, ov.data(), ov.size());
+            std::memcpy(v + ov.size(), value.data(), value.size());
+          } else {
+            std::memcpy(v, value.data(), value.size());
+            std::memcpy(v + value.size(), ov.data(), ov.size());
+          }
+          fill(fresh, key, {v, ov.size() + value.size()}, old->flags, old->exptime, now);
+        }
+        break;
+      case Mode::set:
+        break;
+    }
+    if (reject != StoreResult::stored) {
+      g.unlock();
+      slabs_.free(fresh);
+      return reject;
+    }
+    Item *to_free = nullptr, *victim = nullptr;
+    link(g, slot, tag, fresh, &to_free, &victim, w, now);
+    if (cas_out) *cas_out = fresh->cas;
+    g.unlock();
+    if (to_free) slabs_.free(to_free);
+    if (victim) slabs_.free(victim);
+    index_.maybe_grow();
+    auto& c = ctr(w);
+    c.total_items.add();
+    c.cls[cls].cmd_set.add();
+    if (mode == Mode::cas) c.cls[cls].cas_hits.add();
+    return StoreResult::stored;
+  }
+}
+
+bool StoreImpl::remove(Worker& w, std::string_view key) {
+  const uint64_t h = common::hash_key(key);
+  Index::Guard g = index_.lock(h);
+  std::atomic<uint64_t>* slot = find_locked(g, h, key);
+  if (!slot) return false;
+  Item* it = item_at(slot_offset(slot->load()));
+  bool live = death(it, common::now_unix()) == Death::alive;
+  slot->store(0, std::memory_order_release);
+  unlink(it);
+  g.unlock();
+  if (live) ctr(w).cls[it->clsid].delete_hits.add();
+  slabs_.free(it);
+  return live;
+}
+
+bool StoreImpl::touch(Worker& w, std::string_view key, uint32_t exptime) {
+  const uint64_t h = common::hash_key(key);
+  const uint32_t now = common::now_unix();
+  Index::Guard g = index_.lock(h);
+  std::atomic<uint64_t>* slot = find_locked(g, h, key);
+  Item* it = slot ? item_at(slot_offset(slot->load())) : nullptr;
+  if (!it || death(it, now) != Death::alive) return false;
+  it->exptime = exptime;
+  note_fetch(it, now);
+  ctr(w).cls[it->clsid].touch_hits.add();
+  return true;
+}
+
+bool StoreImpl::get_and_touch(Worker& w, std::string_view key, uint32_t exptime,
+                              common::ByteBuf& /*out: appended to by fn under the lock*/, ReadFn fn) {
+  const uint64_t h = common::hash_key(key);
+  const uint32_t now = common::now_unix();
+  Index::Guard g = index_.lock(h);
+  std::atomic<uint64_t>* slot = find_locked(g, h, key);
+  Item* it = slot ? item_at(slot_offset(slot->load())) : nullptr;
+  if (!it || death(it, now) != Death::alive) return false;
+  it->exptime = exptime;
+  note_fetch(it, now);
+  // The lock keeps the item still, so the view is consistent without a retry.
+  fn(ItemView{key, {it->value(), it->nbytes - 2}, it->flags, it->exptime, it->cas});
+  auto& c = ctr(w).cls[it->clsid];
+  c.touch_hits.add();
+  c.get_hits.add();
+  return true;
+}
+
+namespace {
+
+// memcached's safe_strtoull over an item value (which ends in "\r\n").
+bool parse_counter(const char* data, size_t len, uint64_t* out) {
+  char small[64];
+  char* buf = len < sizeof(small) ? small : static_cast<char*>(std::malloc(len + 1));
+  std::memcpy(buf, data, len);
+  buf[len] = '\0';
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(buf, &end, 10);
+  bool ok = errno != ERANGE && end != buf &&
+            (std::isspace(static_cast<unsigned char>(*end)) || *end == '\0');
+  if (ok && static_cast<long long>(v) < 0 && std::memchr(buf, '-', end - buf)) ok = false;
+  if (buf != small) std::free(buf);
+  *out = v;
+  return ok;
+}
+
+}  // namespace
+
+DeltaResult StoreImpl::delta(Worker& w, std::string_view key, bool incr, uint64_t by,
+                             uint64_t* result, uint64_t* cas_out) {
+  const uint64_t h = common::hash_key(key);
+  const uint32_t now = common::now_unix();
+  for (;;) {
+    Index::Guard g = index_.lock(h);
+    std::atomic<uint64_t>* slot = find_locked(g, h, key);
+    Item* it = slot ? item_at(slot_offset(slot->load())) : nullptr;
+    if (!it || death(it, now) != Death::alive) return DeltaResult::not_found;
+    uint64_t v;
+    if (it->nbytes <= 2 || !parse_counter(it->value(), it->nbytes, &v))
+      return DeltaResult::non_numeric;
+    v = incr ? v + by : (by > v ? 0 : v - by);
+    char digits[24];
+    size_t n = static_cast<size_t>(std::to_chars(digits, digits + sizeof(digits), v).ptr - digits);
+    *result = v;
+    auto& c = ctr(w).cls[it->clsid];
+    (incr ? c.incr_hits : c.decr_hits).add();
+    if (n + 2 <= it->nbytes) {
+      // In place, padded with spaces, as memcached does.
+      std::memset(it->value() + n, ' ', it->nbytes - 2 - n);
+      std::memcpy(it->value(), digits, n);
+      it->cas = next_cas();
+      it->time = now;
+      it->checksum = item_checksum(it);
+      if (cas_out) *cas_out = it->cas;
+      return DeltaResult::ok;
+    }
+    // The number grew past the old length: a new item replaces the old one.
+    uint64_t seen_off = off_of(it), seen_cas = it->cas;
+    uint32_t flags = it->flags, exptime = it->exptime;
+    g.unlock();
+    unsigned cls = slabs_.class_for(item_total(key.size(), n));
+    Item* fresh = cls ? alloc(w, cls, now) : nullptr;
+    if (!fresh) return DeltaResult::no_memory;
+    fill(fresh, key, {digits, n}, flags, exptime, now);
+    Index::Guard g2 = index_.lock(h);
+    slot = find_locked(g2, h, key);
+    if (!slot || slot_offset(slot->load()) != seen_off || item_at(seen_off)->cas != seen_cas) {
+      g2.unlock();
+      slabs_.free(fresh);
+      continue;  // changed meanwhile: start over
+    }
+    Item *to_free = nullptr, *victim = nullptr;
+    link(g2, slot, Index::tag_of(h), fresh, &to_free, &victim, w, now);
+    if (cas_out) *cas_out = fresh->cas;
+    g2.unlock();
+    if (to_free) slabs_.free(to_free);
+    if (victim) slabs_.free(victim);
+    return DeltaResult::ok;
+  }
+}
+
+void StoreImpl::flush_all(Worker&, uint32_t delay) {
+  // memcached's rule: oldest_live = (now + delay) - 1; when that is not in the future, every
+  // item stored so far (cas below a fresh cas) is gone too, within the same second.
+  uint32_t now = common::now_unix();
+  uint32_t oldest = (delay ? now + delay : now) - 1;
+  hdr_->oldest_live.store(oldest, std::memory_order_relaxed);
+  if (oldest <= now) hdr_->oldest_cas.store(next_cas(), std::memory_order_relaxed);
+}
+
+}  // namespace cachet::store

@@ -2,6 +2,7 @@
 #include "store/arena.hh"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -123,6 +124,11 @@ std::unique_ptr<Arena> Arena::open(const std::string& name, const Geometry& g,
   if (a->fd_ < 0) {
     *error = fmt::format("cannot open arena {}: {}", a->path_.empty() ? "(memfd)" : a->path_,
                          strerror(errno));
+    return nullptr;
+  }
+  // One process at a time: a second one would break the first one's locks on attach.
+  if (!a->path_.empty() && flock(a->fd_, LOCK_EX | LOCK_NB) != 0) {
+    *error = fmt::format("arena {} is in use by another process", a->path_);
     return nullptr;
   }
   struct stat st {};

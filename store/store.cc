@@ -1,7 +1,5 @@
 // Store operations: lock-free reads validated by bucket versions, writes under one bucket lock,
 // memcached's semantics for every storage command, expiry and flush.
-#include <sys/file.h>
-
 #include <charconv>
 #include <cstring>
 
@@ -86,6 +84,8 @@ StoreImpl::StoreImpl(const Options& opts, const Geometry& g, std::unique_ptr<Are
     counters_.push_back(std::make_unique<WorkerCounters>());
   }
 }
+
+StoreImpl::~StoreImpl() { hdr_->attached.store(0); }
 
 StoreImpl::Death StoreImpl::death(const Item* it, uint32_t now) const {
   if (it->exptime != 0 && it->exptime <= now) return Death::expired;

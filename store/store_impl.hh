@@ -52,6 +52,7 @@ struct alignas(kCacheLine) WorkerCounters {
 class StoreImpl final : public Store {
  public:
   StoreImpl(const Options& opts, const Geometry& g, std::unique_ptr<Arena> arena);
+  ~StoreImpl() override;
 
   Worker& worker(unsigned i) override { return workers_[i]; }
   bool get(Worker& w, std::string_view key, common::ByteBuf& out, ReadFn fn) override;

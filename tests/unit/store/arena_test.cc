@@ -85,6 +85,21 @@ TEST(Arena, NamedArenaKeepsItemsAcrossReopen) {
   unlink(path.c_str());
 }
 
+TEST(Arena, OneProcessAtATime) {
+  std::string path = "/dev/shm/cachet-test-lock-" + std::to_string(getpid());
+  auto first = open_store(4, 1, path);
+  ASSERT_TRUE(first);
+  Options o;
+  o.shm = path;
+  o.memory_mb = 4;
+  std::string err;
+  EXPECT_FALSE(Store::open(o, &err));
+  EXPECT_NE(err.find("in use"), std::string::npos) << err;
+  first.reset();
+  EXPECT_TRUE(Store::open(o, &err)) << err;
+  unlink(path.c_str());
+}
+
 TEST(Arena, RefusesAFileThatIsNotAnArena) {
   std::string path = "/dev/shm/cachet-test-junk-" + std::to_string(getpid());
   FILE* f = fopen(path.c_str(), "w");

@@ -45,7 +45,12 @@ bool Slabs::add_page(unsigned cls) {
   bool ok = p < hdr_->n_pages;
   if (ok) hdr_->pages_given.store(p + 1, std::memory_order_relaxed);
   hdr_->page_lock.unlock();
-  if (!ok) return false;
+  if (ok) give_page(cls, p);
+  return ok;
+}
+
+// Under the class lock: appends page p to the class and starts carving it.
+void Slabs::give_page(unsigned cls, uint32_t p) {
   ClassState& c = classes_[cls];
   pages_[p] = {cls, kNoPage};
   if (c.last_page == kNoPage) {
@@ -58,6 +63,76 @@ bool Slabs::add_page(unsigned cls) {
   c.carve_page = p;
   c.carve_next = 0;
   ++c.n_pages;
+}
+
+bool Slabs::move_page_to(unsigned to, UnlinkFn unlink) {
+  // The richest class gives; its CLOCK hand's page is the one least recently swept.
+  unsigned from = 0;
+  uint32_t most = 0;
+  for (unsigned i = 1; i <= n_classes_; ++i) {
+    uint32_t n = classes_[i].n_pages;
+    if (i != to && n > most) most = n, from = i;
+  }
+  if (from == 0) return false;
+  ClassState& f = classes_[from];
+  f.lock.lock();
+  uint32_t p = f.hand_page;
+  bool ok = p != kNoPage && release_page(from, p, unlink);
+  f.lock.unlock();
+  if (!ok) return false;
+  ClassState& t = classes_[to];
+  t.lock.lock();
+  give_page(to, p);
+  t.lock.unlock();
+  moved_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool Slabs::release_page(unsigned from, uint32_t p, UnlinkFn unlink) {
+  ClassState& c = classes_[from];
+  uint32_t carved = p == c.carve_page ? c.carve_next : c.chunks_per_page;
+  // Nothing of the page may be in another thread's hands: such a chunk is neither linked
+  // nor free, and that thread will link or free it later.
+  for (uint32_t i = 0; i < carved; ++i) {
+    uint8_t st = chunk(p, i, c)->state.load(std::memory_order_acquire);
+    if (!(st & (Item::kLinked | Item::kFree))) return false;
+  }
+  for (uint32_t i = 0; i < carved; ++i) {
+    Item* it = chunk(p, i, c);
+    if ((it->state.load(std::memory_order_acquire) & Item::kLinked) && !unlink(it))
+      return false;  // unlinked under us by a writer who will free it: keep the page
+  }
+  // Drop the page's chunks from the free list.
+  char* lo = reinterpret_cast<char*>(chunk(p, 0, c));
+  char* hi = lo + hdr_->page_size;
+  uint64_t* link = &c.free_head;
+  while (*link != 0) {
+    Item* it = arena_.at<Item>(*link);
+    char* at = reinterpret_cast<char*>(it);
+    if (at >= lo && at < hi) {
+      *link = it->cas;
+      --c.free_count;
+    } else {
+      link = &it->cas;
+    }
+  }
+  // Unthread it from the class's page chain, hand and carving.
+  uint32_t prev = kNoPage;
+  for (uint32_t q = c.first_page; q != p; q = pages_[q].next) prev = q;
+  uint32_t next = pages_[p].next;
+  if (prev == kNoPage) c.first_page = next; else pages_[prev].next = next;
+  if (c.last_page == p) c.last_page = prev;
+  if (c.hand_page == p) {
+    c.hand_page = next != kNoPage ? next : c.first_page;
+    c.hand_chunk = 0;
+  }
+  if (c.carve_page == p) {
+    c.carve_page = kNoPage;
+    c.carve_next = c.chunks_per_page;
+  }
+  --c.n_pages;
+  for (uint32_t i = 0; i < c.chunks_per_page; ++i) chunk(p, i, c)->state.store(0);
+  pages_[p] = {0, kNoPage};
   return true;
 }
 

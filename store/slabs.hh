@@ -2,6 +2,7 @@
 // free lists, lazy carving of new pages, and a CLOCK hand over each class's chunks for eviction.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "common/function_ref.hh"
@@ -32,6 +33,13 @@ class Slabs {
   // Returns an unlinked chunk to its class's free list.
   void free(Item* it);
 
+  // Moves one page to class `to` from the class holding the most pages, evicting what it
+  // holds (unlink is called for each linked item and must unlink it). Gives up, leaving the
+  // page where it was, when a chunk of it is in flight (allocated or unlinked but not yet
+  // linked or freed by another thread). Takes class locks one at a time; call with none held.
+  bool move_page_to(unsigned to, UnlinkFn unlink);
+  uint64_t pages_moved() const { return moved_.load(std::memory_order_relaxed); }
+
   // The linked item under the CLOCK hand of a class, for `stats items` age (may be nullptr).
   const Item* hand_item(unsigned cls) const;
   uint64_t free_chunks(unsigned cls) const;
@@ -50,6 +58,9 @@ class Slabs {
   Item* carve(ClassState& c);
   bool add_page(unsigned cls);
   Item* evict(ClassState& c, UnlinkFn unlink);
+  // Under the victim class's lock: empties page p of class `from`; kNoPage-safe.
+  bool release_page(unsigned from, uint32_t p, UnlinkFn unlink);
+  void give_page(unsigned cls, uint32_t p);
 
   const Arena& arena_;
   ArenaHeader* hdr_;
@@ -57,6 +68,7 @@ class Slabs {
   PageInfo* pages_;
   char* items_;
   unsigned n_classes_;
+  std::atomic<uint64_t> moved_{0};
 };
 
 }  // namespace cachet::store

@@ -101,7 +101,8 @@ StoreImpl::Death StoreImpl::death(const Item* it, uint32_t now) const {
 bool StoreImpl::sane(const Item* it) const {
   unsigned cls = it->clsid;
   return cls >= 1 && cls <= slabs_.n_classes() && it->nbytes >= 2 &&
-         it->total() <= slabs_.chunk_size(cls);
+         it->total() <= slabs_.chunk_size(cls) &&
+         off_of(it) + it->total() <= geo_.off_items + uint64_t{geo_.n_pages} * geo_.page_size;
 }
 
 void StoreImpl::note_fetch(Item* it, uint32_t now) {
@@ -188,7 +189,7 @@ void StoreImpl::count_eviction(Worker& w, const Item* it, uint32_t now, bool exp
 }
 
 Item* StoreImpl::alloc(Worker& w, unsigned cls, uint32_t now) {
-  return slabs_.alloc(cls, [&](Item* victim) {
+  auto evict = [&](Item* victim) {
     uint64_t h = common::hash_key({victim->key(), victim->nkey});
     Index::Guard g = index_.lock(h);
     std::atomic<uint64_t>* slot = index_.slot_of(g, off_of(victim));
@@ -197,7 +198,14 @@ Item* StoreImpl::alloc(Worker& w, unsigned cls, uint32_t now) {
     unlink(victim);
     count_eviction(w, victim, now, death(victim, now) != Death::alive);
     return true;
-  });
+  };
+  // Own memory first; a class that has none (or nothing evictable) takes a page from the
+  // class holding the most, as memcached's slab reassign does.
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    if (Item* it = slabs_.alloc(cls, evict)) return it;
+    if (!slabs_.move_page_to(cls, evict)) break;
+  }
+  return nullptr;
 }
 
 void StoreImpl::fill(Item* it, std::string_view key, std::string_view value, uint32_t flags,

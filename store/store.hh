@@ -105,6 +105,7 @@ struct StoreStats {
   uint64_t slab_global_page_pool;  // pages not yet given to any class
   uint64_t get_expired;            // gets that found an expired item
   uint64_t get_flushed;            // gets that found an item invalidated by flush_all
+  uint64_t slabs_moved;            // pages moved between classes (memcached's slabs_moved)
 };
 
 class Store;

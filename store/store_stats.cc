@@ -26,6 +26,7 @@ StoreStats StoreImpl::stats() const {
   s.limit_maxbytes = uint64_t{slabs_.n_pages()} * slabs_.page_size();
   s.total_malloced = uint64_t{slabs_.pages_given()} * slabs_.page_size();
   s.slab_global_page_pool = slabs_.n_pages() - slabs_.pages_given();
+  s.slabs_moved = slabs_.pages_moved();
   s.hash_power_level = index_.level();
   s.hash_bytes = index_.bytes();
   s.hash_is_expanding = index_.expanding() ? 1 : 0;

@@ -93,3 +93,65 @@ TEST(StoreConcurrency, ReadersNeverSeeTornValuesWhileWritersGrowTheIndex) {
 
 }  // namespace
 }  // namespace cachet::store
+
+namespace cachet::store {
+namespace {
+
+TEST(StoreConcurrency, PageMovesUnderMixedSizesNeverCorruptAValue) {
+  constexpr int kWriters = 2, kReaders = 2, kKeys = 3000, kOps = 30000;
+  auto s = testing::open_store(4, kWriters + kReaders);  // 4 pages for many classes: moves
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> bad{0}, hits{0};
+  auto size_of = [](int k) { return static_cast<size_t>(16 << (k % 12)); };  // 16 B .. 32 KB
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      Worker& w = s->worker(t);
+      unsigned seed = 99 + t;
+      for (int i = 0; i < kOps; ++i) {
+        seed = seed * 1103515245 + 12345;
+        int k = static_cast<int>((seed >> 8) % kKeys);
+        std::string v(size_of(k), static_cast<char>('a' + k % 26));
+        v.replace(0, std::to_string(k).size(), std::to_string(k));
+        StoreResult r = s->store(w, Mode::set, "k" + std::to_string(k), v, k, 0, 0);
+        if (r != StoreResult::stored && r != StoreResult::no_memory) bad.fetch_add(1);
+      }
+    });
+  }
+  for (int r = 0; r < kReaders; ++r) {
+    threads.emplace_back([&, r] {
+      Worker& w = s->worker(kWriters + r);
+      common::ByteBuf out;
+      unsigned seed = 7 + r;
+      while (!done.load()) {
+        seed = seed * 1103515245 + 12345;
+        int k = static_cast<int>((seed >> 8) % kKeys);
+        out.clear();
+        uint32_t flags = 0;
+        if (!s->get(w, "k" + std::to_string(k), out, [&](const ItemView& v) {
+              out.append(v.value);
+              flags = v.flags;
+            }))
+          continue;
+        hits.fetch_add(1);
+        std::string v(size_of(k), static_cast<char>('a' + k % 26));
+        v.replace(0, std::to_string(k).size(), std::to_string(k));
+        if (out.view() != v || flags != static_cast<uint32_t>(k)) bad.fetch_add(1);
+      }
+    });
+  }
+  for (int t = 0; t < kWriters; ++t) threads[t].join();
+  done.store(true);
+  for (int r = 0; r < kReaders; ++r) threads[kWriters + r].join();
+  EXPECT_EQ(bad.load(), 0u);
+  EXPECT_GT(hits.load(), 100u);
+  StoreStats st = s->stats();
+  EXPECT_GT(st.slabs_moved, 10u);
+  EXPECT_LE(st.total_malloced, st.limit_maxbytes);
+  uint64_t items = 0;
+  for (const auto& c : s->class_stats()) items += c.number;
+  EXPECT_EQ(items, st.curr_items);
+}
+
+}  // namespace
+}  // namespace cachet::store

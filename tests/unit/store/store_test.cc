@@ -209,3 +209,49 @@ TEST(StoreStats, ResetClearsCountersNotItems) {
 
 }  // namespace
 }  // namespace cachet::store
+
+namespace cachet::store {
+namespace {
+
+TEST(StorePages, AClassWithoutPagesTakesOneFromTheRichest) {
+  auto s = testing::open_store(16);
+  Worker& w = s->worker(0);
+  // Small items (152-byte chunks) take every page...
+  std::string small(100, 's');
+  constexpr int kSmall = 120000;
+  for (int i = 0; i < kSmall; ++i)
+    ASSERT_EQ(s->store(w, Mode::set, "s" + std::to_string(i), small, 0, 0, 0), StoreResult::stored);
+  EXPECT_EQ(s->stats().slab_global_page_pool, 0u);
+  // ...then every other size still stores, by moving pages over.
+  for (size_t size : {1000u, 5000u, 20000u, 100000u, 500000u}) {
+    std::string v(size, 'b');
+    for (int i = 0; i < 3; ++i) {
+      std::string k = "b" + std::to_string(size) + "_" + std::to_string(i);
+      ASSERT_EQ(s->store(w, Mode::set, k, v, 0, 0, 0), StoreResult::stored) << size;
+      auto g = testing::read(*s, w, k);
+      ASSERT_TRUE(g);
+      EXPECT_EQ(g->value, v);
+    }
+  }
+  StoreStats st = s->stats();
+  EXPECT_LE(st.total_malloced, st.limit_maxbytes);
+  // What remains of the small class is intact: it gave 7 of its 16 pages.
+  int found = 0;
+  for (int i = 0; i < kSmall; ++i) {
+    auto g = testing::read(*s, w, "s" + std::to_string(i));
+    if (g) {
+      ++found;
+      ASSERT_EQ(g->value, small);
+    }
+  }
+  EXPECT_GT(found, 50000);
+  EXPECT_EQ(st.slabs_moved, 5u);  // one page for each new class...
+  uint64_t items = 0;
+  for (const auto& c : s->class_stats()) items += c.number;
+  EXPECT_EQ(items, st.curr_items);
+  // ...where the 500 KB class (two chunks a page) evicts its own before taking more.
+  EXPECT_EQ(static_cast<uint64_t>(found) + 3 + 3 + 3 + 3 + 2, st.curr_items);
+}
+
+}  // namespace
+}  // namespace cachet::store

@@ -33,6 +33,7 @@ class ByteBuf {
   void commit(size_t n) { tail_ += n; }
 
   void append(const void* p, size_t n) {
+    if (n == 0) return;  // memcpy with a null buffer is undefined even for 0 bytes
     std::memcpy(prepare(n), p, n);
     tail_ += n;
   }

@@ -14,6 +14,13 @@ inline uint32_t now_unix() {
   return static_cast<uint32_t>(ts.tv_sec);
 }
 
+// Unix time in milliseconds.
+inline uint64_t now_unix_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000u + static_cast<uint64_t>(ts.tv_nsec) / 1000000u;
+}
+
 inline uint64_t mono_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -76,7 +76,10 @@ static_assert(sizeof(ClassState) == 128);
 struct PageInfo {
   uint32_t clsid;  // 0 = not given to a class
   uint32_t next;   // next page of the same class, kNoPage at the end
+  uint32_t used;   // chunks handed out and not freed (linked or in flight)
+  uint32_t given_ms;  // low 32 bits of the unix time in ms when the class got the page
 };
+static_assert(sizeof(PageInfo) == 16);
 inline constexpr uint32_t kNoPage = 0xffffffffu;
 
 // A hash bucket: 7 slots on one cache line. A slot is (16-bit tag << 48) | item offset, 0 when

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "common/clock.hh"
+
 namespace cachet::store {
 
 Slabs::Slabs(const Arena& arena, const Geometry& g, bool fresh)
@@ -13,6 +15,7 @@ Slabs::Slabs(const Arena& arena, const Geometry& g, bool fresh)
       pages_(arena.at<PageInfo>(g.off_pages)),
       items_(arena.at<char>(g.off_items)),
       n_classes_(g.n_classes) {
+  for (auto& c : candidates_) c.store(kNoPage, std::memory_order_relaxed);
   if (!fresh) return;
   for (unsigned i = 1; i <= g.n_classes; ++i) {
     ClassState& c = classes_[i];
@@ -21,7 +24,7 @@ Slabs::Slabs(const Arena& arena, const Geometry& g, bool fresh)
     c.first_page = c.last_page = c.carve_page = c.hand_page = kNoPage;
     c.carve_next = c.chunks_per_page;
   }
-  for (uint32_t p = 0; p < g.n_pages; ++p) pages_[p] = {0, kNoPage};
+  for (uint32_t p = 0; p < g.n_pages; ++p) pages_[p] = {0, kNoPage, 0, 0};
 }
 
 unsigned Slabs::class_for(size_t total) const {
@@ -52,7 +55,7 @@ bool Slabs::add_page(unsigned cls) {
 // Under the class lock: appends page p to the class and starts carving it.
 void Slabs::give_page(unsigned cls, uint32_t p) {
   ClassState& c = classes_[cls];
-  pages_[p] = {cls, kNoPage};
+  pages_[p] = {cls, kNoPage, 0, static_cast<uint32_t>(common::now_unix_ms())};
   if (c.last_page == kNoPage) {
     c.first_page = c.hand_page = p;
     c.hand_chunk = 0;
@@ -65,19 +68,24 @@ void Slabs::give_page(unsigned cls, uint32_t p) {
   ++c.n_pages;
 }
 
-bool Slabs::move_page_to(unsigned to, UnlinkFn unlink) {
-  // The richest class gives; its CLOCK hand's page is the one least recently swept.
+bool Slabs::move_page(uint32_t p, unsigned to, bool sparse_only, UnlinkFn unlink) {
   unsigned from = 0;
-  uint32_t most = 0;
-  for (unsigned i = 1; i <= n_classes_; ++i) {
-    uint32_t n = classes_[i].n_pages;
-    if (i != to && n > most) most = n, from = i;
+  if (p == kNoPage) {
+    // The richest class gives; its CLOCK hand's page is the one least recently swept.
+    uint32_t most = 0;
+    for (unsigned i = 1; i <= n_classes_; ++i) {
+      uint32_t n = classes_[i].n_pages;
+      if (i != to && n > most) most = n, from = i;
+    }
+  } else {
+    from = pages_[p].clsid;
   }
-  if (from == 0) return false;
+  if (from == 0 || from == to) return false;
   ClassState& f = classes_[from];
   f.lock.lock();
-  uint32_t p = f.hand_page;
-  bool ok = p != kNoPage && release_page(from, p, unlink);
+  if (p == kNoPage) p = f.hand_page;
+  bool ok = p != kNoPage && pages_[p].clsid == from && (!sparse_only || sparse(p)) &&
+            release_page(from, p, unlink);
   f.lock.unlock();
   if (!ok) return false;
   ClassState& t = classes_[to];
@@ -86,6 +94,51 @@ bool Slabs::move_page_to(unsigned to, UnlinkFn unlink) {
   t.lock.unlock();
   moved_.fetch_add(1, std::memory_order_relaxed);
   return true;
+}
+
+bool Slabs::sparse(uint32_t p) const {
+  const PageInfo& pi = pages_[p];
+  if (pi.clsid == 0) return false;
+  // A page its class got moments ago is about to fill: taking it would only bounce it back.
+  uint32_t age_ms = static_cast<uint32_t>(common::now_unix_ms()) - pi.given_ms;
+  if (age_ms < kSparseMinAgeMs) return false;
+  // memcached's automove rule: only a class with more than 2.5 pages' worth of free chunks
+  // gives, so its live items keep their room; and only a page at most half live.
+  const ClassState& c = classes_[pi.clsid];
+  return free_chunks(pi.clsid) * 2 > uint64_t{c.chunks_per_page} * 5 &&
+         uint64_t{pi.used} * 2 <= c.chunks_per_page;
+}
+
+uint32_t Slabs::sparse_candidate(unsigned except) {
+  for (auto& slot : candidates_) {
+    uint32_t p = slot.exchange(kNoPage, std::memory_order_relaxed);
+    if (p != kNoPage && pages_[p].clsid != except) return p;
+  }
+  uint64_t now = common::mono_ns();
+  if (now - last_scan_ns_.load(std::memory_order_relaxed) < 10'000'000 ||
+      scanning_.exchange(true, std::memory_order_acquire))
+    return kNoPage;
+  // Racy reads are fine here: move_page checks the winner again under its class lock.
+  std::array<std::pair<double, uint32_t>, kCandidates> best;
+  best.fill({2.0, kNoPage});
+  uint32_t given = pages_given();
+  for (uint32_t p = 0; p < given; ++p) {
+    if (!sparse(p)) continue;
+    double ratio = double(pages_[p].used) / classes_[pages_[p].clsid].chunks_per_page;
+    auto worst = std::max_element(best.begin(), best.end());
+    if (ratio < worst->first) *worst = {ratio, p};
+  }
+  std::sort(best.begin(), best.end());
+  uint32_t found = kNoPage;
+  for (int i = 0, j = 0; i < kCandidates; ++i) {
+    uint32_t p = best[i].second;
+    if (p == kNoPage) continue;
+    if (found == kNoPage && pages_[p].clsid != except) found = p;
+    else candidates_[j++].store(p, std::memory_order_relaxed);
+  }
+  last_scan_ns_.store(now, std::memory_order_relaxed);
+  scanning_.store(false, std::memory_order_release);
+  return found;
 }
 
 bool Slabs::release_page(unsigned from, uint32_t p, UnlinkFn unlink) {
@@ -132,13 +185,12 @@ bool Slabs::release_page(unsigned from, uint32_t p, UnlinkFn unlink) {
   }
   --c.n_pages;
   for (uint32_t i = 0; i < c.chunks_per_page; ++i) chunk(p, i, c)->state.store(0);
-  pages_[p] = {0, kNoPage};
+  pages_[p] = {0, kNoPage, 0, 0};
   return true;
 }
 
-Item* Slabs::alloc(unsigned cls, UnlinkFn unlink) {
+Item* Slabs::take_own(unsigned cls) {
   ClassState& c = classes_[cls];
-  c.lock.lock();
   Item* it = nullptr;
   if (c.free_head != 0) {
     it = arena_.at<Item>(c.free_head);
@@ -147,19 +199,45 @@ Item* Slabs::alloc(unsigned cls, UnlinkFn unlink) {
   } else if (!(it = carve(c)) && add_page(cls)) {
     it = carve(c);
   }
-  if (!it) it = evict(c, unlink);
-  if (it) {
+  return it;
+}
+
+Item* Slabs::alloc(unsigned cls, UnlinkFn unlink) {
+  ClassState& c = classes_[cls];
+  // A chunk leaves the free list or the page space already marked in flight, under the same
+  // lock hold, so a page move never mistakes it for a free chunk.
+  auto claim = [&](Item* it) {
     it->state.store(0, std::memory_order_relaxed);
     it->clsid = static_cast<uint8_t>(cls);
+  };
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    c.lock.lock();
+    Item* it = take_own(cls);
+    if (it) {
+      claim(it);
+      ++pages_[page_of(it)].used;
+    }
+    c.lock.unlock();
+    if (it) return it;
+    // Another class's nearly empty page costs fewer evictions than our CLOCK hand.
+    uint32_t p = sparse_candidate(cls);
+    if (p != kNoPage && move_page(p, cls, true, unlink)) continue;
+    c.lock.lock();
+    it = evict(c, unlink);  // reused in place: it stays counted in its page
+    if (it) claim(it);
+    c.lock.unlock();
+    if (it) return it;
+    // Nothing to evict (no page yet, or all in flight): take the richest class's page.
+    if (!move_page(kNoPage, cls, false, unlink)) break;
   }
-  c.lock.unlock();
-  return it;
+  return nullptr;
 }
 
 void Slabs::free(Item* it) {
   ClassState& c = classes_[it->clsid];
   c.lock.lock();
   it->state.store(Item::kFree, std::memory_order_release);
+  --pages_[page_of(it)].used;
   it->cas = c.free_head;
   c.free_head = arena_.offset_of(it);
   ++c.free_count;

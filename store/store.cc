@@ -199,13 +199,7 @@ Item* StoreImpl::alloc(Worker& w, unsigned cls, uint32_t now) {
     count_eviction(w, victim, now, death(victim, now) != Death::alive);
     return true;
   };
-  // Own memory first; a class that has none (or nothing evictable) takes a page from the
-  // class holding the most, as memcached's slab reassign does.
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    if (Item* it = slabs_.alloc(cls, evict)) return it;
-    if (!slabs_.move_page_to(cls, evict)) break;
-  }
-  return nullptr;
+  return slabs_.alloc(cls, evict);
 }
 
 void StoreImpl::fill(Item* it, std::string_view key, std::string_view value, uint32_t flags,

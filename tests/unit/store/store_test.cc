@@ -1,7 +1,9 @@
 // Store semantics: every storage mode, CAS, expiry, flush, incr/decr and eviction under -m.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "common/clock.hh"
 #include "tests/unit/store/helpers.hh"
@@ -251,6 +253,38 @@ TEST(StorePages, AClassWithoutPagesTakesOneFromTheRichest) {
   EXPECT_EQ(items, st.curr_items);
   // ...where the 500 KB class (two chunks a page) evicts its own before taking more.
   EXPECT_EQ(static_cast<uint64_t>(found) + 3 + 3 + 3 + 3 + 2, st.curr_items);
+}
+
+}  // namespace
+}  // namespace cachet::store
+
+namespace cachet::store {
+namespace {
+
+TEST(StorePages, SparsePagesOfOtherClassesGoBeforeOwnEvictions) {
+  auto s = testing::open_store(8);
+  Worker& w = s->worker(0);
+  std::string a(100, 'a');
+  // Class A takes 7 pages, then loses 95% of its items: it can spare pages.
+  int na = 0;
+  while (s->stats().slab_global_page_pool > 1)
+    s->store(w, Mode::set, "a" + std::to_string(na++), a, 0, 0, 0);
+  for (int i = 0; i < na; ++i)
+    if (i % 20 != 0) s->remove(w, "a" + std::to_string(i));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // A's pages are no longer new
+  // Class B fills its page and keeps writing: it should take pages A can spare (A keeps
+  // 2.5 pages of free room), not evict B's own items.
+  std::string b(3000, 'b');
+  int nb = 1500;  // 5 pages of 323 chunks: the last free page, and 4 of A's
+  for (int i = 0; i < nb; ++i)
+    ASSERT_EQ(s->store(w, Mode::set, "b" + std::to_string(i), b, 0, 0, 0), StoreResult::stored);
+  for (int i = 0; i < nb; ++i) ASSERT_TRUE(testing::read(*s, w, "b" + std::to_string(i))) << i;
+  auto cls = s->class_stats();
+  uint64_t b_evicted = 0;
+  for (const auto& c : cls)
+    if (c.chunk_size >= 3000) b_evicted += c.evicted;
+  EXPECT_EQ(b_evicted, 0u);
+  EXPECT_EQ(s->stats().slabs_moved, 4u);
 }
 
 }  // namespace

@@ -1,0 +1,86 @@
+// Per-worker request counters of the dataplane (memcached's thread stats), one table of names and
+// meanings, summed on read. Each worker writes only its own cache line.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+namespace cachet::dataplane {
+
+// X(name, description), in the order memcached 1.6.18's `stats` prints them.
+#define CACHET_DATAPLANE_STATS(X)                                                 \
+  X(cmd_get, "keys requested by get/gets")                                        \
+  X(cmd_set, "storage commands whose data block was read")                        \
+  X(cmd_flush, "flush_all commands")                                              \
+  X(cmd_touch, "keys touched by touch/gat/gats")                                  \
+  X(get_hits, "get/gets keys found")                                              \
+  X(get_misses, "get/gets keys not found")                                        \
+  X(delete_misses, "delete of a missing key")                                     \
+  X(delete_hits, "delete of a present key")                                       \
+  X(incr_misses, "incr of a missing key")                                         \
+  X(incr_hits, "incr of a numeric value")                                         \
+  X(decr_misses, "decr of a missing key")                                         \
+  X(decr_hits, "decr of a numeric value")                                         \
+  X(cas_misses, "cas of a missing key")                                           \
+  X(cas_hits, "cas that stored")                                                  \
+  X(cas_badval, "cas refused: the item changed")                                  \
+  X(touch_hits, "touch/gat keys found")                                           \
+  X(touch_misses, "touch/gat keys not found")                                     \
+  X(store_too_large, "storage commands refused: value larger than the item limit") \
+  X(store_no_memory, "storage commands refused: no memory")
+
+// A counter written by one thread and read by any: relaxed load and store, no locked
+// instruction on the writer's path.
+class Counter {
+ public:
+  void add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// One worker's counters, on cache lines of their own.
+struct alignas(64) WorkerStats {
+#define CACHET_X(name, desc) Counter name;
+  CACHET_DATAPLANE_STATS(CACHET_X)
+#undef CACHET_X
+};
+static_assert(alignof(WorkerStats) == 64);
+static_assert(sizeof(WorkerStats) % 64 == 0);
+
+// Plain sums of every worker's counters.
+struct StatTotals {
+#define CACHET_X(name, desc) uint64_t name = 0;
+  CACHET_DATAPLANE_STATS(CACHET_X)
+#undef CACHET_X
+};
+
+// The counters of all workers. worker(i) is for worker i's thread; totals() and reset() may be
+// called from any thread.
+class StatsBoard {
+ public:
+  explicit StatsBoard(unsigned workers);
+  unsigned workers() const { return n_; }
+  WorkerStats& worker(unsigned i) { return slots_[i]; }
+
+  // Sums since the last reset().
+  StatTotals totals() const;
+  // `stats reset`: later totals() count from now. Writers are never disturbed: the current sums
+  // become a baseline that totals() subtracts.
+  void reset();
+
+ private:
+  StatTotals raw() const;
+
+  unsigned n_;
+  std::unique_ptr<WorkerStats[]> slots_;
+  mutable std::mutex mu_;
+  StatTotals base_;
+};
+
+}  // namespace cachet::dataplane

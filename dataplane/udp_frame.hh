@@ -1,0 +1,48 @@
+// memcached's UDP frame header (request id, sequence number, datagram count, reserved; 8 bytes,
+// big endian) and the split of a reply into datagrams. Pure functions, shared with DPDK.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "common/function_ref.hh"
+
+namespace cachet::dataplane::udp {
+
+inline constexpr size_t kHeaderSize = 8;
+// memcached's UDP_MAX_PAYLOAD_SIZE: a reply datagram, header included, is at most this long.
+inline constexpr size_t kMaxDatagram = 1400;
+inline constexpr size_t kMaxData = kMaxDatagram - kHeaderSize;  // reply bytes per datagram
+inline constexpr size_t kMaxDatagrams = 65535;                  // the count is 16 bits
+
+struct FrameHeader {
+  uint16_t request_id = 0;
+  uint16_t sequence = 0;
+  uint16_t total = 0;
+  uint16_t reserved = 0;
+};
+
+// Reads the header of a request datagram. nullopt when memcached would drop the datagram
+// unanswered: 8 bytes or fewer (no request after the header) or a count other than 1
+// (memcached does not reassemble multi-datagram requests).
+std::optional<FrameHeader> parse_request(std::string_view datagram);
+
+// Writes h to dst[0..8).
+void write_header(char* dst, const FrameHeader& h);
+
+// Datagrams needed for a reply of n bytes (0 for an empty reply, which sends nothing).
+// Replies longer than kMaxDatagrams * kMaxData are cut to that length.
+size_t datagram_count(size_t n);
+
+// Writes datagram `seq` of `reply` (header and its share of the bytes) to dst, which has room
+// for kMaxDatagram bytes, and returns its length. seq < datagram_count(reply.size()).
+size_t write_datagram(uint16_t request_id, std::string_view reply, size_t seq, char* dst);
+
+// Splits reply into datagrams (each built in a kMaxDatagram scratch buffer) and calls emit with
+// each, in sequence order.
+void for_each_datagram(uint16_t request_id, std::string_view reply,
+                       common::FunctionRef<void(std::string_view)> emit);
+
+}  // namespace cachet::dataplane::udp

@@ -1,0 +1,280 @@
+// Server as drivers see it: pipelined stream input split at every byte boundary, swallowing of
+// refused data blocks without buffering them, connection closing rules, the output limit, driver
+// counters in `stats`, and UDP datagrams with memcached's frame header.
+#include "dataplane/server.hh"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/udp_frame.hh"
+#include "tests/unit/dataplane/helpers.hh"
+
+namespace cachet::dataplane {
+namespace {
+
+class ServerTest : public ::testing::Test {
+ public:
+  void SetUp() override {
+    settings.store.memory_mb = 8;
+    settings.store.item_size_max = 8192;
+    settings.store.workers = 2;
+    settings.net.threads = 2;
+    std::string err;
+    store = store::Store::open(settings.store, &err);
+    ASSERT_TRUE(store) << err;
+    server = std::make_unique<Server>(*store, settings);
+    server->worker_start(0);
+    server->worker_start(1);
+  }
+
+  // A stream connection as a driver drives it: unconsumed input is offered again with more
+  // appended; output is "sent" between calls.
+  struct Conn {
+    Conn(Server& s, unsigned worker) : server(s), state(s.stream_open(worker)) {}
+    ~Conn() { server.stream_close(state); }
+
+    void feed(std::string_view bytes) {
+      pending.append(bytes);
+      while (!closed) {
+        drivers::StreamStep st = server.stream_data(state, pending, out);
+        pending.erase(0, st.consumed);
+        sent.append(out.view());
+        out.clear();
+        closed = st.close;
+        if (st.consumed == 0 || pending.empty()) break;
+      }
+    }
+
+    Server& server;
+    void* state;
+    std::string pending;
+    std::string sent;
+    common::ByteBuf out;
+    bool closed = false;
+  };
+
+  Settings settings;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<Server> server;
+};
+
+std::string get_reply(const std::string& key, const std::string& value) {
+  return "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
+}
+
+TEST_F(ServerTest, PipelineSplitAtEveryByte) {
+  const std::string big(9000, 'B');  // larger than the 8 KB item limit: refused and swallowed
+  const std::string in = "set a 0 0 3\r\nabc\r\nget a\r\nset b 0 0 1\r\nz\r\nset b 0 0 9000\r\n" +
+                         big + "\r\nget a b\r\nincr x 1\r\ndelete a noreply\r\nget a\r\n" +
+                         "set c 0 0 3\r\nbarx\r\nversion\r\n";
+  const std::string expect =
+      "STORED\r\n" + get_reply("a", "abc") +
+      "STORED\r\nSERVER_ERROR object too large for cache\r\n" +
+      "VALUE a 0 3\r\nabc\r\nEND\r\nNOT_FOUND\r\nEND\r\nCLIENT_ERROR bad data chunk\r\nERROR\r\n"
+      "VERSION 1.6.18-cachet-0.1.0\r\n";
+  {
+    Conn c(*server, 0);
+    c.feed(in);
+    EXPECT_EQ(c.sent, expect);
+    EXPECT_TRUE(c.pending.empty());
+    EXPECT_FALSE(c.closed);
+  }
+  for (size_t k = 1; k < in.size(); k += (k < 200 || k > in.size() - 200) ? 1 : 7) {
+    Conn c(*server, k % 2);
+    c.feed(std::string_view(in).substr(0, k));
+    c.feed(std::string_view(in).substr(k));
+    ASSERT_EQ(c.sent, expect) << "split at " << k;
+  }
+  Conn bytewise(*server, 1);
+  size_t max_pending = 0;
+  for (char ch : in) {
+    bytewise.feed(std::string_view(&ch, 1));
+    max_pending = std::max(max_pending, bytewise.pending.size());
+  }
+  EXPECT_EQ(bytewise.sent, expect);
+  EXPECT_LT(max_pending, 100u);  // the refused 9000-byte block was never held
+}
+
+TEST_F(ServerTest, SwallowDoesNotBufferAndHoldsReplies) {
+  Conn c(*server, 0);
+  c.feed("set k 0 0 1\r\nv\r\n");
+  EXPECT_EQ(c.sent, "STORED\r\n");
+  // As memcached: nothing is sent until the refused block has been read, the replies of the
+  // requests before it in the same read included.
+  c.feed("get k\r\nset k 0 0 20000\r\n" + std::string(12000, 'x'));
+  EXPECT_EQ(c.sent, "STORED\r\n");
+  EXPECT_TRUE(c.pending.empty());
+  c.feed(std::string(7000, 'x'));
+  EXPECT_EQ(c.sent, "STORED\r\n");
+  EXPECT_TRUE(c.pending.empty());
+  c.feed(std::string(1000, 'x') + "\r");
+  EXPECT_EQ(c.sent, "STORED\r\n");
+  c.feed("\nget k\r\n");
+  EXPECT_EQ(c.sent, "STORED\r\n" + get_reply("k", "v") +
+                        "SERVER_ERROR object too large for cache\r\nEND\r\n");
+  // A block that arrives whole is answered at once.
+  c.feed("set k 0 0 20000\r\n" + std::string(20000, 'x') + "\r\nversion\r\n");
+  EXPECT_EQ(c.sent.substr(c.sent.size() - 70),
+            "SERVER_ERROR object too large for cache\r\nVERSION 1.6.18-cachet-0.1.0\r\n");
+}
+
+TEST_F(ServerTest, ClosingRules) {
+  {
+    Conn c(*server, 0);
+    c.feed("version\r\nquit\r\nversion\r\n");
+    EXPECT_EQ(c.sent, "VERSION 1.6.18-cachet-0.1.0\r\n");
+    EXPECT_TRUE(c.closed);
+  }
+  {
+    Conn c(*server, 0);
+    c.feed(std::string(2048, 'x'));
+    EXPECT_FALSE(c.closed);
+    c.feed("x");
+    EXPECT_TRUE(c.closed);
+  }
+  {
+    Conn c(*server, 0);
+    c.feed("GET / HTTP/1.1\r\n");
+    EXPECT_TRUE(c.closed);
+    EXPECT_EQ(c.sent, "");
+  }
+  {
+    // A multiget line may grow past 2 KB, but not past the item limit + 2 KB.
+    Conn c(*server, 0);
+    c.feed("get " + std::string(8000, 'k'));
+    EXPECT_FALSE(c.closed);
+    c.feed(std::string(2300, 'k'));
+    EXPECT_TRUE(c.closed);
+  }
+  {
+    // A storage command waiting for the largest accepted block stays open.
+    Conn c(*server, 0);
+    size_t max = store->value_max(1);
+    c.feed("set k 0 0 " + std::to_string(max) + "\r\n" + std::string(max, 'v'));
+    EXPECT_FALSE(c.closed);
+    c.feed("\r\n");
+    EXPECT_EQ(c.sent, "STORED\r\n");
+  }
+}
+
+TEST_F(ServerTest, StopsAtTheOutputLimit) {
+  settings.net.out_limit = 100;
+  Conn c(*server, 0);
+  c.feed("set a 0 0 10\r\n0123456789\r\n");
+  std::string in;
+  for (int i = 0; i < 20; ++i) in += "get a\r\n";
+  common::ByteBuf out;
+  drivers::StreamStep st = server->stream_data(c.state, in, out);
+  EXPECT_LT(st.consumed, in.size());
+  EXPECT_GE(out.size(), 100u);
+  EXPECT_EQ(out.size() % get_reply("a", "0123456789").size(), 0u);  // whole replies only
+  c.feed(in);
+  std::string expect = "STORED\r\n";
+  for (int i = 0; i < 20; ++i) expect += get_reply("a", "0123456789");
+  EXPECT_EQ(c.sent, expect);
+}
+
+class FakeDriver : public drivers::Driver {
+ public:
+  bool open(std::string*) override { return true; }
+  void run(drivers::Handler&) override {}
+  void stop() override {}
+  drivers::DriverStats stats() const override {
+    drivers::DriverStats s;
+    s.curr_connections = 3;
+    s.total_connections = 7;
+    s.bytes_read = 1234;
+    return s;
+  }
+  void extra_stats(std::vector<std::pair<std::string, uint64_t>>& out) const override {
+    out.emplace_back("uring_sqe_full", 5);
+  }
+};
+
+TEST_F(ServerTest, StatsSumWorkersAndShowDriverCounters) {
+  FakeDriver d;
+  server->set_driver(&d);
+  Conn a(*server, 0), b(*server, 1);
+  a.feed("get x y\r\n");
+  b.feed("get z\r\nstats\r\n");
+  EXPECT_EQ(testing::stat_value(b.sent, "cmd_get"), "3");
+  EXPECT_EQ(testing::stat_value(b.sent, "curr_connections"), "3");
+  EXPECT_EQ(testing::stat_value(b.sent, "total_connections"), "7");
+  EXPECT_EQ(testing::stat_value(b.sent, "bytes_read"), "1234");
+  EXPECT_EQ(testing::stat_value(b.sent, "threads"), "2");
+  // The driver's own counters come last.
+  EXPECT_NE(b.sent.find("STAT reclaimed 0\r\nSTAT uring_sqe_full 5\r\nEND\r\n"),
+            std::string::npos);
+}
+
+struct Sink : drivers::DatagramSink {
+  void emit(std::string_view d) override { got.emplace_back(d); }
+  std::vector<std::string> got;
+};
+
+std::string dgram(uint16_t id, std::string_view body, uint16_t seq = 0, uint16_t total = 1) {
+  char h[udp::kHeaderSize];
+  udp::write_header(h, {id, seq, total, 0});
+  return std::string(h, sizeof h) + std::string(body);
+}
+
+udp::FrameHeader header_of(const std::string& d) {
+  auto get = [&](size_t i) {
+    return static_cast<uint16_t>(static_cast<uint8_t>(d[i]) << 8 | static_cast<uint8_t>(d[i + 1]));
+  };
+  return {get(0), get(2), get(4), get(6)};
+}
+
+TEST_F(ServerTest, DatagramsSmallReplies) {
+  Sink s;
+  server->datagram(0, dgram(0x1234, "version\r\n"), s);
+  ASSERT_EQ(s.got.size(), 1u);
+  EXPECT_EQ(s.got[0], dgram(0x1234, "VERSION 1.6.18-cachet-0.1.0\r\n"));
+
+  // memcached drops multi-datagram requests and datagrams without a request.
+  s.got.clear();
+  server->datagram(0, dgram(1, "version\r\n", 0, 2), s);
+  server->datagram(0, dgram(1, "version\r\n", 0, 0), s);
+  server->datagram(0, dgram(1, ""), s);
+  server->datagram(0, std::string("\0\1\0\0\0\1\0", 7), s);
+  server->datagram(0, dgram(1, "get v"), s);                  // incomplete: dropped
+  server->datagram(0, dgram(1, "set v 0 0 1 noreply\r\nx\r\n"), s);  // nothing to say
+  server->datagram(0, dgram(1, "quit\r\n"), s);
+  EXPECT_TRUE(s.got.empty());
+
+  // The sequence number of a request is not checked; the request id comes back as sent.
+  server->datagram(1, dgram(0xfffe, "get v\r\n", 5), s);
+  ASSERT_EQ(s.got.size(), 1u);
+  EXPECT_EQ(s.got[0], dgram(0xfffe, get_reply("v", "x")));
+}
+
+TEST_F(ServerTest, DatagramsSplitLargeReplies) {
+  Sink s;
+  const std::string value(3000, 'y');
+  server->datagram(0, dgram(7, "set u 0 0 3000\r\n" + value + "\r\n"), s);
+  ASSERT_EQ(s.got.size(), 1u);
+  EXPECT_EQ(s.got[0], dgram(7, "STORED\r\n"));
+  s.got.clear();
+  server->datagram(0, dgram(7, "get u\r\n"), s);
+  // 3023 reply bytes: 1392 + 1392 + 239, as memcached 1.6.18 sends them.
+  ASSERT_EQ(s.got.size(), 3u);
+  std::string joined;
+  for (size_t i = 0; i < s.got.size(); ++i) {
+    udp::FrameHeader h = header_of(s.got[i]);
+    EXPECT_EQ(h.request_id, 7);
+    EXPECT_EQ(h.sequence, i);
+    EXPECT_EQ(h.total, 3);
+    EXPECT_EQ(h.reserved, 0);
+    EXPECT_LE(s.got[i].size(), udp::kMaxDatagram);
+    joined += s.got[i].substr(udp::kHeaderSize);
+  }
+  EXPECT_EQ(s.got[0].size(), 1400u);
+  EXPECT_EQ(s.got[2].size(), 247u);
+  EXPECT_EQ(joined, get_reply("u", value));
+}
+
+}  // namespace
+}  // namespace cachet::dataplane

@@ -1,0 +1,128 @@
+// Formatting of cachet-load results: a human summary and a JSON document (hand-written, the
+// shapes are fixed and small).
+#include "perf/loadgen/report.hh"
+
+#include <fmt/core.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace cachet::perf {
+namespace {
+
+std::string json_str(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\')
+      out += fmt::format("\\{}", ch);
+    else if (c < 0x20 || c >= 0x7f)
+      out += fmt::format("\\u{:04x}", c);
+    else
+      out.push_back(ch);
+  }
+  return out + "\"";
+}
+
+double us(uint64_t ns) {
+  return static_cast<double>(ns) / 1000.0;
+}
+
+std::string lat_json(const Histogram& h) {
+  return fmt::format(
+      "{{\"count\": {}, \"mean\": {:.2f}, \"min\": {:.2f}, \"p50\": {:.2f}, \"p90\": {:.2f}, "
+      "\"p99\": {:.2f}, \"p999\": {:.2f}, \"max\": {:.2f}}}",
+      h.count(), h.mean() / 1000.0, us(h.min()), us(h.quantile(0.5)), us(h.quantile(0.9)),
+      us(h.quantile(0.99)), us(h.quantile(0.999)), us(h.max()));
+}
+
+std::string lat_line(const char* name, const Histogram& h) {
+  return fmt::format(
+      "  latency {:<4} us: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p999 {:.1f}  max {:.1f}  "
+      "mean {:.1f}  (n={})\n",
+      name, us(h.quantile(0.5)), us(h.quantile(0.9)), us(h.quantile(0.99)), us(h.quantile(0.999)),
+      us(h.max()), h.mean() / 1000.0, h.count());
+}
+
+std::string value_desc(const Options& o) {
+  return o.value_dist == ValueDist::fixed ? fmt::format("fixed:{}", o.value_size) : "wildcard";
+}
+
+}  // namespace
+
+void print_summary(const Options& o, const RunSummary& r) {
+  const Stats& t = r.total;
+  fmt::print(
+      "cachet-load {}:{} {} io={} threads={} conns={} pipeline={} keys={} key-size={} "
+      "value={} (mean {:.0f} B) get-ratio={} multiget={} cmd={}\n",
+      o.host, o.port, o.udp ? "udp" : "tcp", to_string(o.io), o.threads, o.conns, o.pipeline,
+      o.keys, o.key_dist == KeyDist::fixed ? fmt::format("{}", o.key_size) : "etc", value_desc(o),
+      r.mean_value, o.get_ratio, o.multiget, o.gets_cmd ? "gets" : "get");
+  if (o.preload)
+    fmt::print("  preload: {} sets in {:.2f} s{}\n", t.preload_sets, r.preload_s,
+               t.preload_incomplete ? " (INCOMPLETE)" : "");
+  if (r.ran) {
+    fmt::print("  measured {:.2f} s after {:.1f} s warmup\n", r.elapsed_s, o.warmup);
+    fmt::print("  key ops/s   {:>12.0f}   (RESULT metric; {} key ops)\n", r.key_ops_per_s(),
+               t.key_ops);
+    fmt::print("  requests/s  {:>12.0f}   ({} requests: {} gets of {} keys, {} sets)\n",
+               r.requests_per_s(), t.requests, t.gets, o.multiget, t.sets);
+    fmt::print("  hit ratio   {:>12.4f}   ({} hits, {} misses)\n", r.hit_ratio(), t.hits, t.misses);
+    fmt::print("{}", lat_line("all", t.lat));
+    if (t.lat_get.count() && t.lat_set.count())
+      fmt::print("{}{}", lat_line("get", t.lat_get), lat_line("set", t.lat_set));
+  }
+  if (r.ran)
+    fmt::print(
+        "  generator   {:>12.1f}%  CPU of its {} thread(s) in the window; {:.1f}% of polls found "
+        "nothing\n",
+        100 * r.cpu_util(o.threads), o.threads, t.polls ? 100.0 * t.empty_polls / t.polls : 0.0);
+  fmt::print("  errors {}: protocol {}, server {}, value {}, connection {}; udp timeouts {}\n",
+             t.errors(), t.protocol_errors, t.server_errors, t.value_errors, t.conn_errors,
+             t.timeouts);
+  if (!t.first_error.empty()) fmt::print("  first error: {}\n", t.first_error);
+  fmt::print("  status: {}\n", r.ok() ? "ok" : "FAILED");
+  std::fflush(stdout);
+}
+
+bool write_json(const Options& o, const RunSummary& r, std::string* error) {
+  const Stats& t = r.total;
+  std::string s = "{\n  \"tool\": \"cachet-load\",\n";
+  s += fmt::format(
+      "  \"config\": {{\"host\": {}, \"port\": {}, \"transport\": \"{}\", \"io\": \"{}\", "
+      "\"threads\": {}, \"conns\": {}, \"pipeline\": {}, \"duration_s\": {}, \"warmup_s\": {}, "
+      "\"max_requests\": {}, \"keys\": {}, \"key_size\": {}, \"key_dist\": \"{}\", "
+      "\"value_size\": {}, \"value_dist\": \"{}\", \"mean_value_size\": {:.1f}, "
+      "\"get_ratio\": {}, \"multiget\": {}, \"command\": \"{}\", \"preload\": {}, \"seed\": "
+      "{}}},\n",
+      json_str(o.host), o.port, o.udp ? "udp" : "tcp", to_string(o.io), o.threads, o.conns,
+      o.pipeline, o.duration, o.warmup, o.max_requests, o.keys, o.key_size, to_string(o.key_dist),
+      o.value_size, to_string(o.value_dist), r.mean_value, o.get_ratio, o.multiget,
+      o.gets_cmd ? "gets" : "get", o.preload, o.seed);
+  s += fmt::format("  \"preload\": {{\"sets\": {}, \"seconds\": {:.3f}, \"complete\": {}}},\n",
+                   t.preload_sets, r.preload_s, !t.preload_incomplete);
+  s += fmt::format(
+      "  \"result\": {{\"metric\": \"key_ops_per_sec\", \"key_ops_per_sec\": {:.1f}, "
+      "\"requests_per_sec\": {:.1f}, \"elapsed_s\": {:.4f}, \"requests\": {}, \"key_ops\": {}, "
+      "\"gets\": {}, \"get_keys\": {}, \"sets\": {}, \"hits\": {}, \"misses\": {}, "
+      "\"hit_ratio\": {:.6f}, \"errors\": {}, \"protocol_errors\": {}, \"server_errors\": {}, "
+      "\"value_errors\": {}, \"conn_errors\": {}, \"timeouts\": {}, \"first_error\": {}, "
+      "\"generator_cpu_util\": {:.4f}, \"empty_poll_ratio\": {:.4f}}},\n",
+      r.key_ops_per_s(), r.requests_per_s(), r.elapsed_s, t.requests, t.key_ops, t.gets, t.get_keys,
+      t.sets, t.hits, t.misses, r.hit_ratio(), t.errors(), t.protocol_errors, t.server_errors,
+      t.value_errors, t.conn_errors, t.timeouts, json_str(t.first_error), r.cpu_util(o.threads),
+      t.polls ? static_cast<double>(t.empty_polls) / t.polls : 0.0);
+  s += fmt::format("  \"latency_us\": {{\"all\": {}, \"get\": {}, \"set\": {}}},\n",
+                   lat_json(t.lat), lat_json(t.lat_get), lat_json(t.lat_set));
+  s += fmt::format("  \"ok\": {}\n}}\n", r.ok());
+  std::FILE* f = std::fopen(o.json.c_str(), "w");
+  if (!f || std::fwrite(s.data(), 1, s.size(), f) != s.size()) {
+    *error = fmt::format("cannot write --json {}: {}", o.json, std::strerror(errno));
+    if (f) std::fclose(f);
+    return false;
+  }
+  return std::fclose(f) == 0;
+}
+
+}  // namespace cachet::perf

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/byte_buf.hh"
 
@@ -61,7 +63,8 @@ class Handler {
   virtual StreamStep stream_data(void* state, std::string_view in, common::ByteBuf& out) = 0;
   // The connection is gone (closed by either side); state is released.
   virtual void stream_close(void* state) = 0;
-  // One datagram arrived on `worker`; replies go to `reply`.
+  // One datagram arrived on `worker`; replies go to `reply`. The handler must not read `in`
+  // after its first emit(): a driver may write the reply over the request.
   virtual void datagram(unsigned worker, std::string_view in, DatagramSink& reply) = 0;
 };
 
@@ -75,6 +78,12 @@ class Driver {
   // Asks run() to return; safe from a signal handler.
   virtual void stop() = 0;
   virtual DriverStats stats() const = 0;
+  // After open(): how many workers (threads or lcores) call the Handler; worker ids are
+  // 0 .. workers() - 1.
+  virtual unsigned workers() const { return 0; }
+  // Counters beyond DriverStats as (name, value), e.g. per-core packets and drops by reason;
+  // `stats` prints them after memcached's own lines.
+  virtual void extra_stats(std::vector<std::pair<std::string, uint64_t>>& out) const { (void)out; }
 };
 
 }  // namespace cachet::drivers

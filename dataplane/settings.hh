@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "drivers/dpdk/options.hh"
 #include "drivers/driver.hh"
 #include "store/store.hh"
 
@@ -12,6 +13,7 @@ namespace cachet::dataplane {
 struct Settings {
   store::Options store;
   drivers::DriverOptions net;
+  drivers::dpdk::Options dpdk;  // used with --driver dpdk
   std::string driver = "uring";  // --driver uring|dpdk
   int verbosity = 0;             // -v count (memcached's `verbosity` command sets it too)
 };

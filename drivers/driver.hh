@@ -80,7 +80,7 @@ class Driver {
   virtual DriverStats stats() const = 0;
   // After open(): how many workers (threads or lcores) call the Handler; worker ids are
   // 0 .. workers() - 1.
-  virtual unsigned workers() const { return 0; }
+  virtual unsigned workers() const = 0;
   // Counters beyond DriverStats as (name, value), e.g. per-core packets and drops by reason;
   // `stats` prints them after memcached's own lines.
   virtual void extra_stats(std::vector<std::pair<std::string, uint64_t>>& out) const { (void)out; }

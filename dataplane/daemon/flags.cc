@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "drivers/dpdk/packet.hh"
+
 namespace cachet::dataplane {
 
 namespace {
@@ -167,6 +169,64 @@ bool set_store_discard_incompatible(bool& f, const char*, std::string*) {
   return true;
 }
 
+// ---- CACHET_DPDK_OPTIONS: one reader per member ----
+
+bool set_dpdk_eal_args(std::string& f, const char* a, std::string*) {
+  f = a;
+  return true;
+}
+
+bool set_dpdk_ip(std::string& f, const char* a, std::string* why) {
+  uint32_t ip;
+  unsigned prefix;
+  if (!drivers::dpdk::parse_ipv4_cidr(a, &ip, &prefix, why)) {
+    why->erase(0, why->find(':') == std::string::npos ? 0 : why->find(':') + 2);
+    return false;
+  }
+  f = a;
+  return true;
+}
+
+bool set_dpdk_port(uint16_t& f, const char* a, std::string* why) {
+  uint64_t v;
+  if (!read_range(a, 0, 1023, "an ethdev port id", &v, why)) return false;
+  f = static_cast<uint16_t>(v);
+  return true;
+}
+
+bool set_dpdk_exception_port(int& f, const char* a, std::string* why) {
+  if (std::string_view(a) == "-1") {
+    f = -1;
+    return true;
+  }
+  uint64_t v;
+  if (!read_range(a, 0, 1023, "an ethdev port id (or -1 for none)", &v, why)) return false;
+  f = static_cast<int>(v);
+  return true;
+}
+
+bool set_dpdk_src_rate(uint32_t& f, const char* a, std::string* why) {
+  uint64_t v;
+  if (!read_range(a, 0, UINT32_MAX, "packets per second", &v, why)) return false;
+  f = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool set_dpdk_reply_max(uint32_t& f, const char* a, std::string* why) {
+  uint64_t v;
+  if (!read_scaled(a, &v) || v < 1400 || v > UINT32_MAX) {
+    *why = fmt::format("'{}' is not a byte count from 1400 to 4g (k/m suffixes work)", a);
+    return false;
+  }
+  f = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool set_dpdk_no_udp_checksum(bool& f, const char*, std::string*) {
+  f = true;
+  return true;
+}
+
 // memcached's long names and value names for the store's flags.
 struct StoreNames {
   std::string_view member;
@@ -238,6 +298,14 @@ const std::vector<Spec>& specs() {
       }));
     CACHET_STORE_OPTIONS(STORE_SPEC)
 #undef STORE_SPEC
+#define DPDK_SPEC(type, name, def, flag, desc)                                                \
+  t.push_back(Spec{0, flag + 2, std::is_same_v<type, bool> ? "" : "<value>", desc,           \
+                   [](const Settings& s) { return show(s.dpdk.name); },                      \
+                   [](Settings& s, const char* a, std::string* why) {                        \
+                     return set_dpdk_##name(s.dpdk.name, a, why);                            \
+                   }});
+    CACHET_DPDK_OPTIONS(DPDK_SPEC)
+#undef DPDK_SPEC
     return t;
   }();
   return table;

@@ -182,6 +182,7 @@ class FakeDriver : public drivers::Driver {
   bool open(std::string*) override { return true; }
   void run(drivers::Handler&) override {}
   void stop() override {}
+  unsigned workers() const override { return 1; }
   drivers::DriverStats stats() const override {
     drivers::DriverStats s;
     s.curr_connections = 3;

@@ -1,0 +1,43 @@
+// The kernel-bypass driver: DPDK EAL, one ethdev port with one RX/TX queue pair per lcore, a
+// pinned poll loop per lcore answering ARP, ICMP echo and memcache over UDP, and an optional
+// exception port that hands everything else to the kernel. No DPDK header leaks from here.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "drivers/dpdk/options.hh"
+#include "drivers/driver.hh"
+
+namespace cachet::drivers::dpdk {
+
+class DpdkDriver final : public Driver {
+ public:
+  // udp_port: the first memcache port (-U); each lcore also owns udp_port + its index.
+  DpdkDriver(const Options& opts, uint16_t udp_port);
+  ~DpdkDriver() override;
+
+  // Initialises EAL from opts.eal_args and starts the port. Call once per process.
+  bool open(std::string* error) override;
+  void run(Handler& handler) override;
+  void stop() override;
+  DriverStats stats() const override;
+  unsigned workers() const override;
+  void extra_stats(std::vector<std::pair<std::string, uint64_t>>& out) const override;
+
+  // The kernel interface of the exception port ("" when there is none), for wiring TCP.
+  std::string exception_ifname() const;
+  std::string describe() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Splits an EAL argument string like a shell would for plain words and quotes.
+std::vector<std::string> split_args(const std::string& s, std::string* error);
+
+}  // namespace cachet::drivers::dpdk

@@ -1,0 +1,53 @@
+// Internals shared by the DPDK driver's setup (dpdk_driver.cc) and its poll loop (lcore.cc).
+#pragma once
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "drivers/dpdk/dpdk_driver.hh"
+#include "drivers/dpdk/packet.hh"
+
+namespace cachet::drivers::dpdk {
+
+inline constexpr uint16_t kBurst = 32;
+
+// Per-lcore counters, one table, cache-line aligned; summed on read.
+#define CACHET_LCORE_COUNTERS(X)                                                   \
+  X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(requests) X(replies)       \
+  X(busy_polls) X(idle_polls) X(arp_replies) X(icmp_replies) X(to_kernel)          \
+  X(from_kernel) X(no_mbuf) X(reply_over_policy) X(tx_dropped)
+
+struct alignas(64) LcoreStats {
+#define CACHET_X(n) std::atomic<uint64_t> n{0};
+  CACHET_LCORE_COUNTERS(CACHET_X)
+#undef CACHET_X
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(Drop::count)> drops{};
+};
+
+struct DpdkDriver::Impl {
+  Options opts;
+  uint16_t udp_port;
+  Identity me;
+  unsigned prefix = 24;
+  int exc_port = -1;
+  unsigned n_workers = 0;
+  bool eal_ready = false;
+  bool port_started = false;
+  bool exc_started = false;
+  bool rx_csum = false;  // the NIC validates IPv4/UDP checksums for us
+  std::string exc_ifname;
+  std::array<rte_mempool*, RTE_MAX_NUMA_NODES> pools{};
+  std::unique_ptr<LcoreStats[]> stats;
+  std::atomic<bool> quit{false};
+  Handler* handler = nullptr;
+
+  rte_mempool* pool_for_lcore(unsigned lcore) const;
+  int lcore_main();  // the poll loop of the calling lcore
+};
+
+}  // namespace cachet::drivers::dpdk

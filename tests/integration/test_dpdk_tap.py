@@ -1,0 +1,268 @@
+"""cachetd's DPDK dataplane on a net_tap device, never touching a PCI device (--no-pci):
+cachetd runs in a network namespace of its own; the tap it creates is moved into a second
+namespace that plays the client host. Through it: ARP resolves, ICMP echo answers, memcache over
+UDP works (set, get, multiget, delete, incr, stats), a 100 KB value comes back split into
+datagrams and reassembles byte-exact, and every kind of malformed frame is dropped and counted
+by reason while the dataplane keeps answering and the items stay intact. With
+--exception-path, a second tap carries TCP to the kernel, where cachetd's kernel path serves it
+on the same address. Runs with hugepages when they can be had (--huge), else --no-huge.
+"""
+
+import os
+import random
+import socket
+import struct
+import tempfile
+import time
+
+import harness
+import hugepages
+import netns
+
+CACHET_IP = "10.211.0.2"
+CLIENT_IP = "10.211.0.1"
+UDP_PORT = 11311
+
+
+def csum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+
+
+def ipv4(src, dst, proto, payload, frag=0x4000, ident=1, bad_csum=False, total=None):
+    total = 20 + len(payload) if total is None else total
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, ident, frag, 64, proto, 0,
+                    socket.inet_aton(src), socket.inet_aton(dst))
+    c = csum(h) ^ (0x5a5a if bad_csum else 0)
+    return h[:10] + struct.pack("!H", c) + h[12:] + payload
+
+
+def udp(src, dst, sport, dport, payload, length=None, bad_csum=False):
+    length = 8 + len(payload) if length is None else length
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 17, 8 + len(payload))
+    h = struct.pack("!HHHH", sport, dport, length, 0)
+    c = csum(pseudo + h + payload) ^ (0x1111 if bad_csum else 0)
+    return struct.pack("!HHHH", sport, dport, length, c or 0xffff) + payload
+
+
+class Client:
+    """memcache over UDP with memcached's frame header, from the client namespace."""
+
+    def __init__(self):
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.settimeout(2.0)
+        self.rid = random.randrange(1, 60000)
+
+    def request(self, payload):
+        self.rid = (self.rid + 1) & 0xffff
+        self.s.sendto(harness.udp_frame(self.rid, payload), (CACHET_IP, UDP_PORT))
+        parts, total = {}, None
+        while total is None or len(parts) < total:
+            data, _ = self.s.recvfrom(65536)
+            rid, seq, tot, _ = struct.unpack("!HHHH", data[:8])
+            if rid != self.rid:
+                continue
+            total = tot
+            parts[seq] = data[8:]
+        return b"".join(parts[i] for i in range(total))
+
+    def try_request(self, payload):
+        try:
+            return self.request(payload)
+        except socket.timeout:
+            return None
+
+
+def udp_stats(cl):
+    out = {}
+    for line in cl.request(b"stats\r\n").split(b"\r\n"):
+        p = line.split()
+        if len(p) == 3 and p[0] == b"STAT":
+            out[p[1].decode()] = p[2].decode()
+    return out
+
+
+def drops(st):
+    total = {}
+    for k, v in st.items():
+        if ":drop_" in k:
+            reason = k.split(":drop_")[1]
+            total[reason] = total.get(reason, 0) + int(v)
+    return total
+
+
+def icmp_echo(t):
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    s.settimeout(2.0)
+    body = b"cachet-ping" * 4
+    hdr = struct.pack("!BBHHH", 8, 0, 0, 0x1234, 1)
+    pkt = hdr[:2] + struct.pack("!H", csum(hdr + body)) + hdr[4:] + body
+    s.sendto(pkt, (CACHET_IP, 0))
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            data, addr = s.recvfrom(2048)
+        except socket.timeout:
+            break
+        icmp = data[(data[0] & 0xf) * 4:]
+        if addr[0] == CACHET_IP and icmp[0] == 0 and icmp[8:] == body:
+            t.check(csum(icmp) == 0, "ICMP echo reply checksum valid")
+            return True
+    return False
+
+
+def run_checks(t, args, srv_ns, cli_ns, tap, exception):
+    with netns.Inside(cli_ns):
+        cl = Client()
+        t.begin("ICMP and ARP")
+        t.check(icmp_echo(t), "ICMP echo to %s answered" % CACHET_IP)
+        neigh = netns.ip("neigh", "show", CACHET_IP, ns=cli_ns)
+        t.check("lladdr" in neigh, "ARP resolved %s" % CACHET_IP, neigh)
+
+        t.begin("memcache over UDP")
+        t.eq(cl.request(b"set k1 5 0 5\r\nhello\r\n"), b"STORED\r\n", "set")
+        t.eq(cl.request(b"get k1\r\n"), b"VALUE k1 5 5\r\nhello\r\nEND\r\n", "get")
+        cl.request(b"set k2 0 0 3\r\nabc\r\n")
+        t.eq(cl.request(b"get k1 k2 nope\r\n"),
+             b"VALUE k1 5 5\r\nhello\r\nVALUE k2 0 3\r\nabc\r\nEND\r\n", "multiget")
+        cl.request(b"set n 0 0 2\r\n41\r\n")
+        t.eq(cl.request(b"incr n 1\r\n"), b"42\r\n", "incr")
+        t.eq(cl.request(b"delete k2\r\n"), b"DELETED\r\n", "delete")
+        t.eq(cl.request(b"get k2\r\n"), b"END\r\n", "get after delete")
+
+        t.begin("100 KB value split into datagrams")
+        big = bytes(random.Random(7).randrange(256) for _ in range(100 * 1024))
+        t.eq(cl.request(b"set big 0 0 0\r\n\r\n"), b"STORED\r\n", "empty start")
+        for off in range(0, len(big), 1200):  # each append fits one request datagram
+            piece = big[off:off + 1200]
+            r = cl.request(b"append big 0 0 %d\r\n" % len(piece) + piece + b"\r\n")
+            if r != b"STORED\r\n":
+                t.fail("append at %d" % off, harness.show(r))
+                break
+        got = cl.request(b"get big\r\n")
+        t.eq(got, b"VALUE big 0 %d\r\n" % len(big) + big + b"\r\nEND\r\n",
+             "100 KB reassembled byte-exact")
+
+        t.begin("malformed frames are dropped and counted")
+        before = udp_stats(cl)
+        mac_c = netns.mac_of(cli_ns, tap)
+        neigh = netns.ip("neigh", "show", CACHET_IP, ns=cli_ns).split()
+        mac_s = bytes.fromhex(neigh[neigh.index("lladdr") + 1].replace(":", ""))
+        eth = lambda typ: mac_s + mac_c + struct.pack("!H", typ)
+        good = harness.udp_frame(1, b"get k1\r\n")
+        u = lambda payload, **kw: udp(CLIENT_IP, CACHET_IP, 40000, UDP_PORT, payload, **kw)
+        frames = {
+            "runt": eth(0x0800) + b"\x45\x00\x00",  # IPv4 cut inside its header
+            "ethertype": eth(0x86dd) + b"\0" * 60,
+            "ip_checksum": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17, u(good), bad_csum=True),
+            "ip_fragment": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17, u(good), frag=0x2000),
+            "ip_header": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17, u(good), total=2000),
+            "udp_length": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17, u(good, length=900)),
+            "udp_checksum": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17, u(good, bad_csum=True)),
+            "frame_header": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17,
+                                               u(harness.udp_frame(1, b"get k1\r\n", total=2))),
+        }
+        reserved = eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17,
+                                      u(harness.udp_frame(1, b"get k1\r\n", reserved=1)))
+        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        raw.bind((tap, 0))
+        for name, f in frames.items():
+            for _ in range(3):
+                raw.send(f)
+        for _ in range(3):
+            raw.send(reserved)
+        # A flood from one (spoofed) source: over --dpdk-src-rate, dropped.
+        flood = eth(0x0800) + ipv4("10.211.0.77", CACHET_IP, 17,
+                                   udp("10.211.0.77", CACHET_IP, 40001, UDP_PORT, good))
+        for _ in range(args.flood):
+            raw.send(flood)
+        time.sleep(0.5)
+        after = udp_stats(cl)
+        d0, d1 = drops(before), drops(after)
+        for name in frames:
+            t.check(d1.get(name, 0) - d0.get(name, 0) >= 3, "drop_%s counted" % name,
+                    "before %s after %s" % (d0.get(name), d1.get(name)))
+        t.check(d1.get("frame_header", 0) - d0.get("frame_header", 0) >= 6,
+                "reserved != 0 counted as frame_header")
+        limited = d1.get("rate_limited", 0) - d0.get("rate_limited", 0)
+        t.check(limited > 0 and limited < args.flood, "flood from one source rate limited",
+                "rate_limited moved by %d of %d" % (limited, args.flood))
+        t.eq(cl.request(b"get k1\r\n"), b"VALUE k1 5 5\r\nhello\r\nEND\r\n",
+             "still answering, item intact")
+        t.check(int(after.get("dpdk:lcore0:requests", 0)) > 0, "per-lcore request counter")
+
+        if exception:
+            t.begin("TCP through the exception path to the kernel")
+            c = socket.create_connection((CACHET_IP, args.tcp_port), timeout=5)
+            c.sendall(b"get big\r\n")
+            want = b"VALUE big 0 %d\r\n" % len(big) + big + b"\r\nEND\r\n"
+            buf = b""
+            deadline = time.monotonic() + 10
+            while len(buf) < len(want) and time.monotonic() < deadline:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            t.eq(buf, want, "TCP get of the UDP-written value, byte-exact")
+            c.close()
+
+
+def main():
+    args = harness.parse_args(__doc__, lambda p: (
+        p.add_argument("--huge", action="store_true", help="use hugepages (reserve them)"),
+        p.add_argument("--exception-path", action="store_true", help="also test TCP via a tap"),
+        p.add_argument("--tcp-port", type=int, default=11312),
+        p.add_argument("--flood", type=int, default=3000)))
+    name = "dpdk_tap%s%s" % ("_huge" if args.huge else "", "_exception" if args.exception_path else "")
+    t = harness.Checker(name, args.verbose)
+    if harness.is_memcached(args.server) or not netns.available():
+        print("SKIP: needs cachetd, root, /dev/net/tun and iproute2")
+        return 77
+    mem = "--no-huge -m 512"
+    if args.huge:
+        huge_dir = hugepages.reserve(256)
+        if not huge_dir:
+            print("SKIP: no hugepages could be reserved")
+            return 77
+        mem = "--huge-dir %s -m 512" % huge_dir
+    tag = "%d" % (os.getpid() % 100000)
+    srv_ns, cli_ns = netns.make("cachet-s%s" % tag), netns.make("cachet-c%s" % tag)
+    tap, exc = "ctap%s" % tag, "cexc%s" % tag
+    vdevs = "--vdev=net_tap0,iface=%s" % tap
+    extra = []
+    if args.exception_path:
+        vdevs += " --vdev=net_tap1,iface=%s" % exc
+        extra = ["--dpdk-exception-port", "1", "-p", str(args.tcp_port)]
+    eal = "-l 0 --no-pci %s --file-prefix cachet-t%s %s" % (mem, tag, vdevs)
+    cmd = ["ip", "netns", "exec", srv_ns, args.server, "--driver", "dpdk", "--dpdk-args", eal,
+           "--dpdk-ip", CACHET_IP + "/24", "-U", str(UDP_PORT), "-m", "64",
+           "--dpdk-src-rate", "2000", "-v"] + extra
+    if not args.exception_path:
+        cmd += ["-p", "0"]
+    log = os.path.join(tempfile.mkdtemp(prefix="cachet-dpdk-"), "cachetd.log")
+    tail = lambda: open(log, errors="replace").read()[-3000:]
+    proc = harness.spawn(cmd, log)
+    try:
+        if not netns.wait_link(srv_ns, tap):
+            t.fail("cachetd created tap %s" % tap, tail())
+            return t.finish()
+        netns.ip("link", "set", tap, "netns", cli_ns, ns=srv_ns)
+        netns.ip("addr", "add", CLIENT_IP + "/24", "dev", tap, ns=cli_ns)
+        netns.ip("link", "set", tap, "up", ns=cli_ns)
+        time.sleep(0.3)
+        t.run_section(run_checks, t, args, srv_ns, cli_ns, tap, args.exception_path)
+        t.check(proc.poll() is None, "cachetd still running at the end", tail())
+    finally:
+        harness.stop_pid(proc)
+        netns.delete_all()
+        if args.huge:
+            hugepages.release()
+    return t.finish()
+
+
+if __name__ == "__main__":
+    harness.run(main, watchdog_s=120)

@@ -41,7 +41,46 @@ std::string hugetlbfs_dir(uint64_t bytes) {
   return "";
 }
 
+// Why an existing arena file cannot be attached with this geometry, or "" when it can.
+std::string header_mismatch(int fd, uint64_t file_size, const Geometry& g, uint32_t chunk_min,
+                            uint32_t item_size_max, double growth_factor) {
+  ArenaHeader h{};
+  bool readable = file_size >= sizeof(h) &&
+                  pread(fd, &h, sizeof(h), 0) == static_cast<ssize_t>(sizeof(h));
+  if (!readable || std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0)
+    return "it is not a Cachet arena (bad magic)";
+  if (h.layout_version != kLayoutVersion)
+    return fmt::format("its layout version is {}, this build reads version {}",
+                       h.layout_version, kLayoutVersion);
+  if (h.arena_bytes != g.arena_bytes || h.n_pages != g.n_pages || h.page_size != g.page_size ||
+      h.chunk_min != chunk_min || h.item_size_max != item_size_max ||
+      h.growth_factor != growth_factor)
+    return fmt::format(
+        "it was made with {} MB of item memory, -I {}, -n {}, -f {}; this start asks for "
+        "{} MB, -I {}, -n {}, -f {}",
+        h.n_pages * h.page_size >> 20, h.item_size_max, h.chunk_min, h.growth_factor,
+        uint64_t{g.n_pages} * g.page_size >> 20, item_size_max, chunk_min, growth_factor);
+  return "";
+}
+
 }  // namespace
+
+bool Arena::probe(const std::string& name, const Geometry& g, uint32_t chunk_min,
+                  uint32_t item_size_max, double growth_factor, std::string* error) {
+  std::string path = resolve_arena_path(name, g.arena_bytes);
+  if (path.empty()) return true;  // private: nothing to keep
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;  // none yet: it will be made
+  struct stat st {};
+  fstat(fd, &st);
+  std::string why = st.st_size == 0 ? "" : header_mismatch(fd, static_cast<uint64_t>(st.st_size),
+                                                           g, chunk_min, item_size_max,
+                                                           growth_factor);
+  ::close(fd);
+  if (why.empty()) return true;
+  *error = fmt::format("arena {} cannot be kept: {}", path, why);
+  return false;
+}
 
 std::string resolve_arena_path(const std::string& name, uint64_t bytes) {
   if (name.empty() || name.find('/') != std::string::npos) return name;
@@ -137,24 +176,8 @@ std::unique_ptr<Arena> Arena::open(const std::string& name, const Geometry& g,
   bool fresh = st.st_size == 0;
   if (!fresh) {
     // Read the existing header before deciding anything.
-    ArenaHeader h{};
-    bool readable = static_cast<size_t>(st.st_size) >= sizeof(h) &&
-                    pread(a->fd_, &h, sizeof(h), 0) == static_cast<ssize_t>(sizeof(h));
-    std::string why;
-    if (!readable || std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0) {
-      why = "it is not a Cachet arena (bad magic)";
-    } else if (h.layout_version != kLayoutVersion) {
-      why = fmt::format("its layout version is {}, this build reads version {}",
-                        h.layout_version, kLayoutVersion);
-    } else if (h.arena_bytes != g.arena_bytes || h.n_pages != g.n_pages ||
-               h.page_size != g.page_size || h.chunk_min != chunk_min ||
-               h.item_size_max != item_size_max || h.growth_factor != growth_factor) {
-      why = fmt::format(
-          "it was made with {} MB of item memory, -I {}, -n {}, -f {}; this start asks for "
-          "{} MB, -I {}, -n {}, -f {}",
-          h.n_pages * h.page_size >> 20, h.item_size_max, h.chunk_min, h.growth_factor,
-          uint64_t{g.n_pages} * g.page_size >> 20, item_size_max, chunk_min, growth_factor);
-    }
+    std::string why = header_mismatch(a->fd_, static_cast<uint64_t>(st.st_size), g, chunk_min,
+                                      item_size_max, growth_factor);
     if (!why.empty()) {
       if (!discard_incompatible) {
         *error = fmt::format(

@@ -38,6 +38,11 @@ class Arena {
                                      std::string* error);
   ~Arena();
 
+  // Whether open() would attach (or create) the arena at `name` with this geometry, without
+  // mapping or locking it: false with *error saying why it would be refused.
+  static bool probe(const std::string& name, const Geometry& g, uint32_t chunk_min,
+                    uint32_t item_size_max, double growth_factor, std::string* error);
+
   char* base() const { return base_; }
   ArenaHeader* header() const { return reinterpret_cast<ArenaHeader*>(base_); }
   bool created() const { return created_; }

@@ -36,12 +36,16 @@ struct Item {
   uint8_t nkey;
   uint8_t clsid;
   uint8_t reserved;
-  uint32_t pad;
+  uint32_t epoch;    // crash epoch in which the checksum was last known good
 
   static constexpr uint8_t kLinked = 1;    // reachable from the index
   static constexpr uint8_t kAccessed = 2;  // CLOCK reference bit
   static constexpr uint8_t kFetched = 4;   // read at least once since stored
   static constexpr uint8_t kFree = 8;      // on a free list
+  // Meta protocol state (store_meta.cc), set and cleared only under the item's bucket lock:
+  static constexpr uint8_t kStale = 16;      // invalidated by md I / ms I: served, marked X
+  static constexpr uint8_t kWinSent = 32;    // one client was told to recache it (W); others Z
+  static constexpr uint8_t kKeyBinary = 64;  // key came base64-encoded (ms b): echoed encoded
 
   char* key() { return reinterpret_cast<char*>(this + 1); }
   const char* key() const { return reinterpret_cast<const char*>(this + 1); }
@@ -138,6 +142,7 @@ struct alignas(kCacheLine) ArenaHeader {
   std::atomic<uint32_t> oldest_live;  // flush_all with delay: items with time <= this are gone
   std::atomic<uint64_t> oldest_cas;   // flush_all now: items with cas <= this are gone
   std::atomic<uint32_t> attached;     // 1 while a process is attached (crash detection)
+  std::atomic<uint32_t> epoch;        // bumped by every attach after an unclean detach
   SpinLock page_lock;
 };
 

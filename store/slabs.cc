@@ -152,8 +152,21 @@ bool Slabs::release_page(unsigned from, uint32_t p, UnlinkFn unlink) {
   }
   for (uint32_t i = 0; i < carved; ++i) {
     Item* it = chunk(p, i, c);
-    if ((it->state.load(std::memory_order_acquire) & Item::kLinked) && !unlink(it))
-      return false;  // unlinked under us by a writer who will free it: keep the page
+    uint8_t st = it->state.load(std::memory_order_acquire);
+    // A writer may have unlinked it since the first pass (it will free it once we let go of
+    // the class lock): the page must stay. What we evicted so far goes to the free list.
+    if (!(st & (Item::kLinked | Item::kFree)) || ((st & Item::kLinked) && !unlink(it))) {
+      for (uint32_t j = 0; j < i; ++j) {
+        Item* e = chunk(p, j, c);
+        if (e->state.load(std::memory_order_relaxed) & Item::kFree) continue;
+        e->state.store(Item::kFree, std::memory_order_release);
+        e->cas = c.free_head;
+        c.free_head = arena_.offset_of(e);
+        ++c.free_count;
+        --pages_[p].used;
+      }
+      return false;
+    }
   }
   // Drop the page's chunks from the free list.
   char* lo = reinterpret_cast<char*>(chunk(p, 0, c));

@@ -45,6 +45,14 @@ std::unique_ptr<Store> Store::open(const Options& opts, std::string* error) {
   return std::make_unique<StoreImpl>(opts, g, std::move(arena));
 }
 
+bool Store::probe(const Options& opts, std::string* error) {
+  Geometry g{};
+  if (!Geometry::compute(opts.memory_mb << 20, opts.item_size_max, opts.chunk_min,
+                         opts.growth_factor, &g, error))
+    return false;
+  return Arena::probe(opts.shm, g, opts.chunk_min, opts.item_size_max, opts.growth_factor, error);
+}
+
 StoreImpl::StoreImpl(const Options& opts, const Geometry& g, std::unique_ptr<Arena> arena)
     : opts_(opts),
       geo_(g),
@@ -72,12 +80,16 @@ StoreImpl::StoreImpl(const Options& opts, const Geometry& g, std::unique_ptr<Are
     std::atomic_thread_fence(std::memory_order_release);
     std::memcpy(hdr_->magic, kMagic, sizeof(kMagic));
   } else if (hdr_->attached.load() != 0) {
-    // The last process that used this arena did not detach: its locks may still be held.
-    common::log::warn("arena {} was not detached cleanly; clearing stale locks",
-                      arena_->path());
+    // The last process that used this arena died attached: its locks may still be held, and
+    // an item it was changing in place may be torn. Items are checked against their checksum
+    // on first use in the new epoch (never a walk over all items here).
+    uint32_t epoch = hdr_->epoch.fetch_add(1) + 1;
+    common::log::warn("arena {} was not detached cleanly; clearing stale locks, items are "
+                      "verified on first use (epoch {})", arena_->path(), epoch);
     index_.break_stale_locks();
     slabs_.break_stale_locks();
   }
+  epoch_ = hdr_->epoch.load();
   hdr_->attached.store(1);
   for (unsigned i = 0; i < opts.workers; ++i) {
     workers_.push_back(Worker(i));
@@ -96,6 +108,13 @@ StoreImpl::Death StoreImpl::death(const Item* it, uint32_t now) const {
       return Death::flushed;
   }
   return Death::alive;
+}
+
+bool StoreImpl::intact(Item* it) {
+  if (it->epoch == epoch_) return true;
+  if (item_checksum(it) != it->checksum) return false;
+  it->epoch = epoch_;  // a hint, written racily: a second check is harmless
+  return true;
 }
 
 bool StoreImpl::sane(const Item* it) const {
@@ -129,6 +148,11 @@ bool StoreImpl::get(Worker& w, std::string_view key, common::ByteBuf& out, ReadF
       if (!index_.read_valid(t)) continue;
       if (d == Death::alive) return false;  // stable yet implausible: never serve it
       reap(w, h, off, d);
+      return false;
+    }
+    if (!intact(it)) {
+      if (!index_.read_valid(t)) continue;
+      drop_torn(w, h, off);
       return false;
     }
     size_t mark = out.size();
@@ -174,6 +198,18 @@ void StoreImpl::reap(Worker& w, uint64_t hash, uint64_t off, Death why) {
   slabs_.free(it);
 }
 
+void StoreImpl::drop_torn(Worker& w, uint64_t hash, uint64_t off) {
+  Index::Guard g = index_.lock(hash);
+  std::atomic<uint64_t>* slot = index_.slot_of(g, off);
+  Item* it = item_at(off);
+  if (!slot || intact(it)) return;
+  slot->store(0, std::memory_order_release);
+  unlink(it);
+  g.unlock();
+  ctr(w).crash_dropped.add();
+  slabs_.free(it);
+}
+
 void StoreImpl::count_eviction(Worker& w, const Item* it, uint32_t now, bool expired) {
   ClassCounters& c = ctr(w).cls[it->clsid];
   bool fetched = it->state.load(std::memory_order_relaxed) & Item::kFetched;
@@ -209,6 +245,7 @@ void StoreImpl::fill(Item* it, std::string_view key, std::string_view value, uin
   it->flags = flags;
   it->exptime = exptime;
   it->time = it->atime = now;
+  it->epoch = epoch_;
   std::memcpy(it->key(), key.data(), key.size());
   if (value.data() != it->value()) std::memcpy(it->value(), value.data(), value.size());
   std::memcpy(it->value() + value.size(), "\r\n", 2);

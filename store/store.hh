@@ -106,6 +106,73 @@ struct StoreStats {
   uint64_t get_expired;            // gets that found an expired item
   uint64_t get_flushed;            // gets that found an item invalidated by flush_all
   uint64_t slabs_moved;            // pages moved between classes (memcached's slabs_moved)
+  uint64_t crash_dropped;          // items found torn after a crash and dropped
+};
+
+// ---- The meta protocol's item operations (mg ms md ma me), implemented in store_meta.cc ----
+
+// An item as a meta command sees it. The facts describe the item before this request; the
+// last three fields start as shown and the callback may change them: the store then applies
+// them under the item's bucket lock.
+struct MetaView {
+  ItemView item;     // item.exptime: the exptime before this request
+  uint32_t atime;    // unix seconds of the last access before this request
+  uint32_t total;    // bytes the item occupies (header, key, value)
+  uint8_t clsid;     // slab class
+  bool fetched;      // read at least once before this request (mg h, me fetch=)
+  bool stale;        // invalidated by md I or ms I: still served, marked X
+  bool win_sent;     // a client was already told to recache it (mg Z)
+  bool key_binary;   // stored by ms with a base64 key (b): mg k echoes it encoded
+  bool created;      // made empty by this request (MetaGetArgs::vivify)
+  uint32_t exptime;  // may change: the item's new exptime (starts as item.exptime)
+  bool win;          // may set: this client wins the recache (win_sent becomes true)
+  bool bump;         // may clear: count this read as an access (starts as MetaGetArgs::bump)
+};
+using MetaFn = common::FunctionRef<void(MetaView&)>;
+
+struct MetaGetArgs {
+  bool bump = true;     // mark the item fetched and refresh its access time (mg without u)
+  bool count = true;    // count a hit in the class counters (me does not)
+  bool touch = false;   // the request sets the exptime (mg T): counted as a touch, locked at once
+  bool vivify = false;  // on a miss, link an empty item (flags 0, exptime 0) and report it
+};
+
+struct MetaStoreArgs {
+  Mode mode = Mode::set;    // Mode::cas: ms C in set or replace mode
+  uint64_t cas_in = 0;      // cas: must equal the item's; append/prepend: the same when nonzero
+  bool invalidate = false;  // cas: a cas_in below the item's stores anyway, marked stale, with
+                            // the old exptime and win state (ms I)
+  bool key_binary = false;  // the key came base64-encoded (ms b)
+};
+
+enum class MetaDeleteResult : uint8_t { deleted, invalidated, not_found, exists };
+
+struct MetaDeleteArgs {
+  bool has_cas = false;     // the item's cas must equal cas_in, else `exists` (md C)
+  uint64_t cas_in = 0;
+  bool invalidate = false;  // keep the item: mark it stale, give it a new cas and let one
+                            // client win its recache again (md I)
+  bool touch = false;       // with invalidate: set exptime too (md I T)
+  uint32_t exptime = 0;
+};
+
+enum class MetaDeltaResult : uint8_t { ok, created, not_found, exists, non_numeric, no_memory };
+
+struct MetaDeltaArgs {
+  bool incr = true;
+  uint64_t delta = 1;
+  uint64_t cas_in = 0;          // nonzero: the item's cas must match, else `exists` (ma C)
+  bool touch = false;           // an existing item's exptime after the change (ma T)
+  uint32_t exptime = 0;
+  bool vivify = false;          // on a miss, create the item holding `initial` (ma N J)
+  uint64_t initial = 0;
+  uint32_t vivify_exptime = 0;  // a created item's exptime
+};
+
+struct MetaDeltaOut {
+  uint64_t value = 0;    // the number now stored
+  uint64_t cas = 0;      // the item's cas now
+  uint32_t exptime = 0;  // the exptime before args.touch/vivify_exptime applied (0 if created)
 };
 
 class Store;
@@ -128,6 +195,9 @@ class Store {
   // Returns nullptr and sets *error (a sentence naming the problem) on failure; an existing
   // arena of another layout is refused unless opts.discard_incompatible.
   static std::unique_ptr<Store> open(const Options& opts, std::string* error);
+  // Checks, without attaching, that open(opts) would keep the existing arena (same layout
+  // and geometry, or none yet). False with *error saying why not. Takes no lock.
+  static bool probe(const Options& opts, std::string* error);
   virtual ~Store() = default;
 
   // Worker handle i (0 <= i < opts.workers), for the calling thread's exclusive use.
@@ -177,6 +247,29 @@ class Store {
   virtual void reset_stats() = 0;
 
   virtual const Options& options() const = 0;
+
+  // ---- Meta protocol (store_meta.cc). Same locking rules as the methods above.
+
+  // mg and me: looks key up and calls fn with its MetaView; returns false on a miss without
+  // calling fn, unless args.vivify linked a new empty item. fn may append to `out` and change
+  // the view's exptime/win/bump. When it asks for a change on a lock-free read, the store
+  // truncates `out`, takes the bucket lock, calls fn again on a fresh view and applies the
+  // changes under the lock; so fn must only append and decide from the view alone.
+  virtual bool meta_get(Worker& w, std::string_view key, const MetaGetArgs& args,
+                        common::ByteBuf& out, MetaFn fn) = 0;
+  // ms: store() with the meta extras of MetaStoreArgs. Mode::add ignores cas_in (memcached).
+  virtual StoreResult meta_store(Worker& w, std::string_view key, std::string_view value,
+                                 uint32_t flags, uint32_t exptime, const MetaStoreArgs& args,
+                                 uint64_t* cas_out = nullptr) = 0;
+  // md: removes or invalidates key (see MetaDeleteArgs).
+  virtual MetaDeleteResult meta_delete(Worker& w, std::string_view key,
+                                       const MetaDeleteArgs& args) = 0;
+  // ma: delta() with a cas check, an exptime update and creation on a miss. An empty value
+  // is non_numeric before the cas check, as in memcached.
+  virtual MetaDeltaResult meta_delta(Worker& w, std::string_view key, const MetaDeltaArgs& args,
+                                     MetaDeltaOut* out) = 0;
+  // Number of slab classes (ids 1..n), for `slabs reassign` argument checks.
+  virtual unsigned slab_classes() const = 0;
 };
 
 }  // namespace cachet::store

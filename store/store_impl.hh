@@ -44,6 +44,7 @@ struct ClassCounters {
 
 struct alignas(kCacheLine) WorkerCounters {
   Counter total_items;
+  Counter crash_dropped;  // items found torn after a crash, dropped
   Counter get_expired;
   Counter get_flushed;
   std::array<ClassCounters, kMaxClasses> cls;
@@ -71,6 +72,17 @@ class StoreImpl final : public Store {
   std::vector<ClassStats> class_stats() const override;
   void reset_stats() override;
   const Options& options() const override { return opts_; }
+  // Meta protocol (store_meta.cc).
+  bool meta_get(Worker& w, std::string_view key, const MetaGetArgs& args, common::ByteBuf& out,
+                MetaFn fn) override;
+  StoreResult meta_store(Worker& w, std::string_view key, std::string_view value, uint32_t flags,
+                         uint32_t exptime, const MetaStoreArgs& args,
+                         uint64_t* cas_out) override;
+  MetaDeleteResult meta_delete(Worker& w, std::string_view key,
+                               const MetaDeleteArgs& args) override;
+  MetaDeltaResult meta_delta(Worker& w, std::string_view key, const MetaDeltaArgs& args,
+                             MetaDeltaOut* out) override;
+  unsigned slab_classes() const override { return slabs_.n_classes(); }
 
  private:
   enum class Death { alive, expired, flushed };
@@ -80,6 +92,10 @@ class StoreImpl final : public Store {
   Death death(const Item* it, uint32_t now) const;
   // A plausible header: class and sizes in range. Torn reads fail this or read_valid.
   bool sane(const Item* it) const;
+  // After a crash, whether the item's checksum holds (checked once per item and epoch).
+  bool intact(Item* it);
+  // Unlinks an item that failed intact(), if it is still linked.
+  void drop_torn(Worker& w, uint64_t hash, uint64_t off);
   WorkerCounters& ctr(Worker& w) { return *counters_[w.id()]; }
 
   // Allocation for class cls; evicts with the CLOCK hand when it must.
@@ -98,11 +114,17 @@ class StoreImpl final : public Store {
   std::atomic<uint64_t>* find_locked(Index::Guard& g, uint64_t hash, std::string_view key);
   void note_fetch(Item* it, uint32_t now);
   void count_eviction(Worker& w, const Item* it, uint32_t now, bool expired);
+  // store_meta.cc helpers.
+  MetaView meta_view(Item* it, std::string_view key, const MetaGetArgs& a) const;
+  bool meta_get_locked(Worker& w, std::string_view key, uint64_t hash, const MetaGetArgs& a,
+                       MetaFn fn, uint32_t now);
+  void meta_apply(Worker& w, Item* it, const MetaView& m, const MetaGetArgs& a, uint32_t now);
 
   Options opts_;
   Geometry geo_;
   std::unique_ptr<Arena> arena_;
   ArenaHeader* hdr_;
+  uint32_t epoch_ = 0;  // this attach's crash epoch (items stamped with it are verified)
   Slabs slabs_;
   Index index_;
   std::deque<Worker> workers_;

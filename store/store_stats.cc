@@ -13,6 +13,7 @@ StoreStats StoreImpl::stats() const {
   }
   for (const auto& w : counters_) {
     s.total_items += w->total_items.get();
+    s.crash_dropped += w->crash_dropped.get();
     s.get_expired += w->get_expired.get();
     s.get_flushed += w->get_flushed.get();
     for (unsigned i = 1; i <= slabs_.n_classes(); ++i) {
@@ -66,6 +67,7 @@ std::vector<ClassStats> StoreImpl::class_stats() const {
 void StoreImpl::reset_stats() {
   for (auto& w : counters_) {
     w->total_items.reset();
+    w->crash_dropped.reset();
     w->get_expired.reset();
     w->get_flushed.reset();
     for (auto& c : w->cls) {

@@ -35,7 +35,7 @@ StoreResult StoreImpl::store(Worker& w, Mode mode, std::string_view key, std::st
       Index::Guard g = index_.lock(h);
       std::atomic<uint64_t>* slot = find_locked(g, h, key);
       Item* old = slot ? item_at(slot_offset(slot->load())) : nullptr;
-      if (!old || death(old, now) != Death::alive) return StoreResult::not_stored;
+      if (!old || death(old, now) != Death::alive || !intact(old)) return StoreResult::not_stored;
       seen_off = off_of(old);
       seen_cas = old->cas;
       old_len = old->nbytes - 2;
@@ -159,7 +159,7 @@ bool StoreImpl::get_and_touch(Worker& w, std::string_view key, uint32_t exptime,
   Index::Guard g = index_.lock(h);
   std::atomic<uint64_t>* slot = find_locked(g, h, key);
   Item* it = slot ? item_at(slot_offset(slot->load())) : nullptr;
-  if (!it || death(it, now) != Death::alive) return false;
+  if (!it || death(it, now) != Death::alive || !intact(it)) return false;
   it->exptime = exptime;
   note_fetch(it, now);
   // The lock keeps the item still, so the view is consistent without a retry.
@@ -199,7 +199,7 @@ DeltaResult StoreImpl::delta(Worker& w, std::string_view key, bool incr, uint64_
     Index::Guard g = index_.lock(h);
     std::atomic<uint64_t>* slot = find_locked(g, h, key);
     Item* it = slot ? item_at(slot_offset(slot->load())) : nullptr;
-    if (!it || death(it, now) != Death::alive) return DeltaResult::not_found;
+    if (!it || death(it, now) != Death::alive || !intact(it)) return DeltaResult::not_found;
     uint64_t v;
     if (it->nbytes <= 2 || !parse_counter(it->value(), it->nbytes, &v))
       return DeltaResult::non_numeric;
@@ -216,6 +216,7 @@ DeltaResult StoreImpl::delta(Worker& w, std::string_view key, bool incr, uint64_
       it->cas = next_cas();
       it->time = now;
       it->checksum = item_checksum(it);
+      it->epoch = epoch_;
       if (cas_out) *cas_out = it->cas;
       return DeltaResult::ok;
     }

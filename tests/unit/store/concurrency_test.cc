@@ -146,7 +146,7 @@ TEST(StoreConcurrency, PageMovesUnderMixedSizesNeverCorruptAValue) {
   EXPECT_EQ(bad.load(), 0u);
   EXPECT_GT(hits.load(), 100u);
   StoreStats st = s->stats();
-  EXPECT_GT(st.slabs_moved, 10u);
+  EXPECT_GE(st.slabs_moved, 4u);  // 12 size classes share 4 pages: moves are forced
   EXPECT_LE(st.total_malloced, st.limit_maxbytes);
   uint64_t items = 0;
   for (const auto& c : s->class_stats()) items += c.number;

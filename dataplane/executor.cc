@@ -6,9 +6,9 @@
 #include <charconv>
 #include <cstring>
 
-#include "common/clock.hh"
 #include "dataplane/format.hh"
-#include "dataplane/stats_report.hh"
+#include "dataplane/slabs_admin.hh"
+#include "dataplane/store_ops.hh"
 #include "dataplane/version.hh"
 
 namespace cachet::dataplane {
@@ -48,17 +48,14 @@ store::Mode mode_of(Cmd c) {
   }
 }
 
-uint32_t absolute(int32_t exptime) {
-  return exptime == 0 ? 0 : store::Store::absolute_exptime(exptime, common::now_unix());
-}
-
 }  // namespace
 
 Executor::Executor(ExecShared& shared, unsigned worker)
     : shared_(shared),
       store_(shared.store),
       worker_(shared.store.worker(worker)),
-      stats_(shared.board.worker(worker)) {}
+      stats_(shared.board.worker(worker)),
+      meta_(store_, worker_, stats_) {}
 
 void Executor::reply(const Request& req, common::ByteBuf& out, std::string_view line) {
   if (!req.noreply) out.append(line);
@@ -89,31 +86,16 @@ Executor::After Executor::execute(const Request& req, common::ByteBuf& out) {
     case Cmd::decr:
       arithmetic(req, out);
       break;
-    case Cmd::del: {
-      bool hit = store_.remove(worker_, req.key);
-      (hit ? stats_.delete_hits : stats_.delete_misses).add();
-      reply(req, out, hit ? kDeleted : kNotFound);
+    case Cmd::del:
+      reply(req, out, ops().remove(req.key) ? kDeleted : kNotFound);
       break;
-    }
-    case Cmd::touch: {
-      bool hit = store_.touch(worker_, req.key, absolute(req.exptime));
-      stats_.cmd_touch.add();
-      (hit ? stats_.touch_hits : stats_.touch_misses).add();
-      reply(req, out, hit ? kTouched : kNotFound);
+    case Cmd::touch:
+      reply(req, out, ops().touch(req.key, store_exptime(req.exptime)) ? kTouched : kNotFound);
       break;
-    }
-    case Cmd::flush_all: {
-      stats_.cmd_flush.add();
-      uint32_t delay = 0;
-      if (req.exptime > 0) {
-        uint32_t now = common::now_unix();
-        uint32_t when = store::Store::absolute_exptime(req.exptime, now);
-        delay = when > now ? when - now : 0;
-      }
-      store_.flush_all(worker_, delay);
+    case Cmd::flush_all:
+      ops().flush(req.exptime);
       reply(req, out, kOk);
       break;
-    }
     case Cmd::version:
       out.append("VERSION ");
       out.append(kVersion);
@@ -148,6 +130,12 @@ Executor::After Executor::execute(const Request& req, common::ByteBuf& out) {
     case Cmd::mn:
       out.append("MN\r\n");
       break;
+    case Cmd::meta:
+      meta_.execute(req, out);
+      break;
+    case Cmd::slabs:
+      slabs_command(req, store_, shared_.settings, out);
+      break;
     case Cmd::error:
       out.append(kError);
       break;
@@ -158,7 +146,8 @@ Executor::After Executor::execute(const Request& req, common::ByteBuf& out) {
 void Executor::retrieve(const Request& req, common::ByteBuf& out) {
   const bool touch = req.cmd == Cmd::gat || req.cmd == Cmd::gats;
   const bool with_cas = req.cmd == Cmd::gets || req.cmd == Cmd::gats;
-  const uint32_t exptime = touch ? absolute(req.exptime) : 0;
+  const uint32_t exptime = touch ? store_exptime(req.exptime) : 0;
+  StoreOps ops = this->ops();
   const size_t start = out.size();
   // "VALUE <key> <flags> <bytes>[ <cas>]\r\n" then the value and its "\r\n", in one piece.
   auto emit = [&out, with_cas](const store::ItemView& it) {
@@ -199,13 +188,9 @@ void Executor::retrieve(const Request& req, common::ByteBuf& out) {
       return;
     }
     if (touch) {
-      bool hit = store_.get_and_touch(worker_, key, exptime, out, emit);
-      stats_.cmd_touch.add();
-      (hit ? stats_.touch_hits : stats_.touch_misses).add();
+      ops.get_and_touch(key, exptime, out, emit);
     } else {
-      bool hit = store_.get(worker_, key, out, emit);
-      stats_.cmd_get.add();
-      (hit ? stats_.get_hits : stats_.get_misses).add();
+      ops.get(key, out, emit);
     }
   }
   out.append(kEnd);
@@ -223,32 +208,21 @@ void Executor::update(const Request& req, common::ByteBuf& out) {
     stats_.cmd_set.add();
     return reply(req, out, kBadChunk);
   }
-  store::StoreResult r = store_.store(worker_, mode_of(req.cmd), req.key, req.data, req.flags,
-                                      absolute(req.exptime), req.number);
-  const bool is_cas = req.cmd == Cmd::cas;
-  switch (r) {
+  switch (ops().update(mode_of(req.cmd), req.key, req.data, req.flags,
+                       store_exptime(req.exptime), req.number, nullptr, is_set)) {
     case store::StoreResult::stored:
-      stats_.cmd_set.add();
-      if (is_cas) stats_.cas_hits.add();
       return reply(req, out, kStored);
     case store::StoreResult::not_stored:
-      stats_.cmd_set.add();
       return reply(req, out, kNotStored);
     case store::StoreResult::exists:
-      stats_.cmd_set.add();
-      stats_.cas_badval.add();
       return reply(req, out, kExists);
     case store::StoreResult::not_found:
-      stats_.cmd_set.add();
-      stats_.cas_misses.add();
       return reply(req, out, kNotFound);
     case store::StoreResult::too_large:
       stats_.store_too_large.add();
-      if (is_set) store_.remove(worker_, req.key);
       return reply(req, out, kTooLarge);
     case store::StoreResult::no_memory:
       stats_.store_no_memory.add();
-      if (is_set) store_.remove(worker_, req.key);
       return reply(req, out, kNoMemory);
   }
 }
@@ -256,13 +230,11 @@ void Executor::update(const Request& req, common::ByteBuf& out) {
 void Executor::arithmetic(const Request& req, common::ByteBuf& out) {
   const bool incr = req.cmd == Cmd::incr;
   uint64_t value = 0;
-  switch (store_.delta(worker_, req.key, incr, req.number, &value)) {
+  switch (ops().delta(req.key, incr, req.number, &value, nullptr, true)) {
     case store::DeltaResult::ok:
-      (incr ? stats_.incr_hits : stats_.decr_hits).add();
       if (!req.noreply) append_dec_line(out, value);
       return;
     case store::DeltaResult::not_found:
-      (incr ? stats_.incr_misses : stats_.decr_misses).add();
       return reply(req, out, kNotFound);
     case store::DeltaResult::non_numeric:
       return reply(req, out, kNonNumeric);
@@ -273,21 +245,12 @@ void Executor::arithmetic(const Request& req, common::ByteBuf& out) {
 
 void Executor::stats_cmd(const Request& req, common::ByteBuf& out) {
   if (req.nargs == 0) {
-    GeneralStats g;
-    g.now = common::now_unix();
-    g.started = shared_.started;
-    g.counters = shared_.board.totals();
-    if (const drivers::Driver* d = shared_.driver.load(std::memory_order_acquire)) {
-      g.net = d->stats();
-      d->extra_stats(g.extra);
-    }
-    g.store = store_.stats();
-    return append_general_stats(out, g, shared_.settings);
+    append_stats_group(shared_, "", out);
+    return;
   }
   std::string_view sub = req.args[0];
   if (sub == "reset") {
-    shared_.board.reset();
-    store_.reset_stats();
+    reset_stats(shared_);
     out.append("RESET\r\n");
   } else if (sub == "detail") {
     // Per-prefix stats are not kept: on/off are accepted, dump lists nothing.
@@ -299,8 +262,6 @@ void Executor::stats_cmd(const Request& req, common::ByteBuf& out) {
     } else {
       out.append("CLIENT_ERROR usage: stats detail on|off|dump\r\n");
     }
-  } else if (sub == "settings") {
-    append_settings_stats(out, shared_.settings);
   } else if (sub == "cachedump") {
     uint32_t id = 0, limit = 0;
     if (req.nargs < 3) {
@@ -312,15 +273,9 @@ void Executor::stats_cmd(const Request& req, common::ByteBuf& out) {
     } else {
       out.append(kEnd);  // item dumps are not offered
     }
-  } else if (sub == "items") {
-    append_item_stats(out, store_.class_stats());
-  } else if (sub == "slabs") {
-    append_slab_stats(out, store_.class_stats(), store_.stats().total_malloced);
-  } else if (sub == "sizes") {
-    out.append("STAT sizes_status disabled\r\nEND\r\n");
   } else if (sub == "conns") {
     out.append(kEnd);  // per-connection listing is not offered
-  } else {
+  } else if (!append_stats_group(shared_, sub, out)) {  // settings, items, slabs, sizes
     out.append(kError);
   }
 }

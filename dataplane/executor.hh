@@ -6,9 +6,11 @@
 #include <cstdint>
 
 #include "common/byte_buf.hh"
+#include "dataplane/meta_executor.hh"
 #include "dataplane/protocol/text_parser.hh"
 #include "dataplane/settings.hh"
 #include "dataplane/stats.hh"
+#include "dataplane/store_ops.hh"
 #include "drivers/driver.hh"
 #include "store/store.hh"
 
@@ -48,11 +50,14 @@ class Executor {
   void arithmetic(const text::Request& req, common::ByteBuf& out);
   void stats_cmd(const text::Request& req, common::ByteBuf& out);
   void reply(const text::Request& req, common::ByteBuf& out, std::string_view line);
+  // The store calls with their counters, shared with the other protocols' executors.
+  StoreOps ops() { return StoreOps(store_, worker_, stats_); }
 
   ExecShared& shared_;
   store::Store& store_;
   store::Worker& worker_;
   WorkerStats& stats_;
+  MetaExecutor meta_;  // mg ms md ma me
 };
 
 }  // namespace cachet::dataplane

@@ -1,16 +1,19 @@
-// Server: the Handler that drivers call. Frames stream input into text-protocol requests (with
-// per-connection swallow state), runs them through each worker's executor, and answers UDP
-// datagrams with memcached's frame header.
+// Server: the Handler that drivers call. Frames stream input into text- or binary-protocol
+// requests (chosen per connection by its first byte, with per-connection swallow state), runs
+// them through each worker's executors, and answers UDP datagrams with memcached's frame header.
 #include "dataplane/server.hh"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "common/clock.hh"
 #include "common/log.hh"
+#include "dataplane/binary_executor.hh"
 #include "dataplane/executor.hh"
+#include "dataplane/protocol/binary_parser.hh"
 #include "dataplane/protocol/text_parser.hh"
 #include "dataplane/stats.hh"
 #include "dataplane/udp_frame.hh"
@@ -26,20 +29,105 @@ constexpr size_t kLineSlack = 2048;
 constexpr size_t kUdpBufKeep = 256 * 1024;
 
 struct alignas(64) WorkerCtx {
-  WorkerCtx(ExecShared& shared, unsigned id) : exec(shared, id) {}
+  WorkerCtx(ExecShared& shared, unsigned id) : exec(shared, id), bin(shared, id) {}
   Executor exec;
+  BinaryExecutor bin;
   common::ByteBuf udp_out;
 };
+
+// A connection's protocol: memcached decides from its first byte (0x80 = binary).
+enum class Proto : uint8_t { unknown, text, binary };
 
 // One stream connection.
 struct Conn {
   explicit Conn(unsigned w) : worker(w) {}
   unsigned worker;
+  Proto proto = Proto::unknown;
   uint64_t swallow = 0;  // bytes of a refused data block still to discard
   // Replies held back while a refused data block is being swallowed: memcached sends nothing
   // until the whole block has arrived (its conn_swallow state). At most one call's output.
   std::string held;
 };
+
+// What one parse-and-execute step did with the input in front of it.
+struct Step {
+  enum Kind : uint8_t {
+    ran,             // a request ran: it spanned `consumed` bytes, `swallow` more follow
+    ran_then_close,  // as ran, and the connection closes once the replies are sent
+    need_more,       // no complete request yet
+    close,           // close now
+  } kind;
+  size_t consumed = 0;
+  uint64_t swallow = 0;
+};
+
+inline Step::Kind ran(Executor::After after) {
+  return after == Executor::After::close ? Step::ran_then_close : Step::ran;
+}
+
+// Parses and runs the first text request in `rest`. Input still without a complete request
+// past in_cap closes the connection.
+inline Step text_step(WorkerCtx& w, std::string_view rest, common::ByteBuf& out, size_t in_cap) {
+  auto value_max = [&w](size_t key_len) { return w.exec.value_max(key_len); };
+  text::ParseResult r = text::parse(rest, value_max);
+  if (r.status == text::Status::need_more) {
+    // A storage command waiting for its block is bounded by the item limit; anything else
+    // still without a newline past the limit is junk.
+    return {r.need == 0 && rest.size() > in_cap ? Step::close : Step::need_more};
+  }
+  if (r.status == text::Status::close) return {Step::close};
+  return {ran(w.exec.execute(r.req, out)), r.consumed, r.swallow};
+}
+
+// Parses and runs the first binary request in `rest`.
+inline Step binary_step(WorkerCtx& w, std::string_view rest, common::ByteBuf& out) {
+  auto value_max = [&w](size_t key_len) { return w.exec.value_max(key_len); };
+  binary::ParseResult r = binary::parse(rest, value_max);
+  if (r.status == binary::ParseStatus::need_more) return {Step::need_more};
+  if (r.status == binary::ParseStatus::close) return {Step::close};
+  return {ran(w.bin.execute(r.req, out)), r.consumed, r.swallow};
+}
+
+// Feeds a connection's input to `one` (a protocol's parse and execute) request by request,
+// swallowing refused data blocks and holding replies back while one is being swallowed, as
+// memcached's conn_swallow does. Stops at out_limit. Shared by both stream protocols.
+template <class One>
+drivers::StreamStep pump(Conn& c, std::string_view in, common::ByteBuf& out, size_t out_limit,
+                         One&& one) {
+  drivers::StreamStep step;
+  const size_t base = out.size();  // this call's replies start here
+  size_t pos = 0;
+  while (true) {
+    if (c.swallow) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(c.swallow, in.size() - pos));
+      pos += n;
+      c.swallow -= n;
+      if (c.swallow) break;
+      if (!c.held.empty()) {
+        out.append(c.held);
+        c.held.clear();
+      }
+    }
+    if (pos == in.size() || out.size() >= out_limit) break;
+    Step s = one(in.substr(pos));
+    if (s.kind > Step::ran_then_close) {
+      step.close = s.kind == Step::close;
+      break;
+    }
+    pos += s.consumed;
+    c.swallow = s.swallow;
+    if (s.kind == Step::ran_then_close) {
+      step.close = true;
+      break;
+    }
+  }
+  if (c.swallow && out.size() > base) {
+    c.held.append(out.data() + base, out.size() - base);
+    out.truncate(base);
+  }
+  step.consumed = pos;
+  return step;
+}
 
 }  // namespace
 
@@ -89,47 +177,24 @@ drivers::StreamStep Server::stream_data(void* state, std::string_view in, common
   Conn& c = *static_cast<Conn*>(state);
   WorkerCtx& w = impl_->worker(c.worker);
   const size_t out_limit = impl_->settings.net.out_limit;
+  if (c.proto != Proto::text) [[unlikely]] {
+    if (c.proto == Proto::unknown) {
+      if (in.empty()) return {};
+      c.proto = static_cast<uint8_t>(in[0]) == binary::kRequestMagic ? Proto::binary : Proto::text;
+    }
+    if (c.proto == Proto::binary) {
+      return pump(c, in, out, out_limit,
+                  [&](std::string_view rest) { return binary_step(w, rest, out); });
+    }
+  }
   const size_t in_cap = impl_->store.options().item_size_max + kLineSlack;
-  auto value_max = [&w](size_t key_len) { return w.exec.value_max(key_len); };
-  drivers::StreamStep step;
-  const size_t base = out.size();  // this call's replies start here
-  size_t pos = 0;
-  while (true) {
-    if (c.swallow) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(c.swallow, in.size() - pos));
-      pos += n;
-      c.swallow -= n;
-      if (c.swallow) break;
-      if (!c.held.empty()) {
-        out.append(c.held);
-        c.held.clear();
-      }
-    }
-    if (pos == in.size() || out.size() >= out_limit) break;
-    text::ParseResult r = text::parse(in.substr(pos), value_max);
-    if (r.status == text::Status::need_more) {
-      // A storage command waiting for its block is bounded by the item limit; anything else
-      // still without a newline past the limit is junk.
-      if (r.need == 0 && in.size() - pos > in_cap) step.close = true;
-      break;
-    }
-    if (r.status == text::Status::close) {
-      step.close = true;
-      break;
-    }
-    pos += r.consumed;
-    c.swallow = r.swallow;
-    if (w.exec.execute(r.req, out) == Executor::After::close) {
-      step.close = true;
-      break;
-    }
-  }
-  if (c.swallow && out.size() > base) {
-    c.held.append(out.data() + base, out.size() - base);
-    out.truncate(base);
-  }
-  step.consumed = pos;
-  return step;
+  return pump(c, in, out, out_limit,
+              [&](std::string_view rest) { return text_step(w, rest, out, in_cap); });
+}
+
+bool Server::stream_idle(void* state) {
+  const Conn& c = *static_cast<Conn*>(state);
+  return c.swallow == 0 && c.held.empty();
 }
 
 void Server::datagram(unsigned worker, std::string_view in, drivers::DatagramSink& reply) {
@@ -138,17 +203,19 @@ void Server::datagram(unsigned worker, std::string_view in, drivers::DatagramSin
   WorkerCtx& w = impl_->worker(worker);
   common::ByteBuf& out = w.udp_out;
   out.clear();
-  auto value_max = [&w](size_t key_len) { return w.exec.value_max(key_len); };
   const size_t cap = udp::kMaxDatagrams * udp::kMaxData;
   std::string_view body = in.substr(udp::kHeaderSize);
+  // As memcached, each datagram picks its protocol by its first byte.
+  const bool bin = !body.empty() && static_cast<uint8_t>(body[0]) == binary::kRequestMagic;
   size_t pos = 0;
   // Each datagram stands alone: an incomplete request at its end is dropped, as memcached does.
   while (pos < body.size() && out.size() < cap) {
-    text::ParseResult r = text::parse(body.substr(pos), value_max);
-    if (r.status != text::Status::ready) break;
-    pos += r.consumed;
-    pos += static_cast<size_t>(std::min<uint64_t>(r.swallow, body.size() - pos));
-    if (w.exec.execute(r.req, out) == Executor::After::close) break;
+    std::string_view rest = body.substr(pos);
+    Step s = bin ? binary_step(w, rest, out) : text_step(w, rest, out, SIZE_MAX);
+    if (s.kind > Step::ran_then_close) break;
+    pos += s.consumed;
+    pos += static_cast<size_t>(std::min<uint64_t>(s.swallow, body.size() - pos));
+    if (s.kind == Step::ran_then_close) break;
   }
   udp::for_each_datagram(h->request_id, out.view(),
                          [&reply](std::string_view d) { reply.emit(d); });

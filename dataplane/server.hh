@@ -24,6 +24,7 @@ class Server final : public drivers::Handler {
   drivers::StreamStep stream_data(void* state, std::string_view in,
                                   common::ByteBuf& out) override;
   void stream_close(void* state) override;
+  bool stream_idle(void* state) override;
   void datagram(unsigned worker, std::string_view in, drivers::DatagramSink& reply) override;
 
  private:

@@ -16,6 +16,8 @@ struct Settings {
   drivers::dpdk::Options dpdk;  // used with --driver dpdk
   std::string driver = "uring";  // --driver uring|dpdk
   int verbosity = 0;             // -v count (memcached's `verbosity` command sets it too)
+  int slab_automove = 1;         // `slabs automove 0|1|2` (memcached's default); recorded only
+  std::string takeover;          // --takeover: the running cachetd's admin socket to replace
 };
 
 }  // namespace cachet::dataplane

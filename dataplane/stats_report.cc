@@ -67,6 +67,7 @@ void append_general_stats(common::ByteBuf& out, const GeneralStats& g, const Set
   append_stat(out, "hash_power_level", g.store.hash_power_level);
   append_stat(out, "hash_bytes", g.store.hash_bytes);
   append_stat(out, "hash_is_expanding", g.store.hash_is_expanding);
+  append_stat(out, "slabs_moved", g.store.slabs_moved);
   append_stat(out, "bytes", g.store.bytes);
   append_stat(out, "curr_items", g.store.curr_items);
   append_stat(out, "total_items", g.store.total_items);
@@ -75,6 +76,8 @@ void append_general_stats(common::ByteBuf& out, const GeneralStats& g, const Set
   append_stat(out, "evicted_unfetched", g.store.evicted_unfetched);
   append_stat(out, "evictions", g.store.evictions);
   append_stat(out, "reclaimed", g.store.reclaimed);
+  // Cachet's own figures follow memcached's.
+  append_stat(out, "crash_dropped", g.store.crash_dropped);  // torn items dropped after a crash
   for (const auto& [name, value] : g.extra) append_stat(out, name, value);
   out.append("END\r\n");
 }
@@ -96,6 +99,9 @@ void append_settings_stats(common::ByteBuf& out, const Settings& s) {
   append_stat(out, "cas_enabled", "yes");
   append_stat(out, "binding_protocol", "ascii");
   append_stat(out, "item_size_max", s.store.item_size_max);
+  append_stat(out, "slab_reassign", "yes");
+  int automove = std::atomic_ref<int>(const_cast<int&>(s.slab_automove)).load();
+  append_stat(out, "slab_automove", static_cast<uint64_t>(automove));
   append_stat(out, "flush_enabled", "yes");
   append_stat(out, "hash_algorithm", "xxh3");
   append_stat(out, "driver", s.driver);

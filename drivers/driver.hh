@@ -19,6 +19,7 @@ struct DriverOptions {
   uint16_t udp_port = 0;              // -U: 0 = no UDP (memcached 1.6's default)
   unsigned threads = 4;               // -t: worker threads, one ring/queue each
   unsigned max_conns = 1024;          // -c: concurrent stream connections
+  std::string admin_socket;           // unix socket (mode 0600) served like TCP; "" = none
   size_t out_limit = 1 << 20;         // stop feeding a connection input while this much is unsent
   size_t in_limit = 2 << 20;          // stop receiving while this much input is unconsumed
   bool pin_threads = true;            // pin worker i to cpu i % ncpu
@@ -61,8 +62,12 @@ class Handler {
   // to `out`, in request order, and should stop early once out.size() >= out_limit; the driver
   // calls again after sending. A step that consumes nothing waits for more input.
   virtual StreamStep stream_data(void* state, std::string_view in, common::ByteBuf& out) = 0;
-  // The connection is gone (closed by either side); state is released.
+  // The connection is gone (closed by either side, or handed to another process); state is
+  // released.
   virtual void stream_close(void* state) = 0;
+  // True when the connection sits at a request boundary that another process could pick up
+  // from the unconsumed input alone (no data block half swallowed, no replies held back).
+  virtual bool stream_idle(void* state) { return state != nullptr; }
   // One datagram arrived on `worker`; replies go to `reply`. The handler must not read `in`
   // after its first emit(): a driver may write the reply over the request.
   virtual void datagram(unsigned worker, std::string_view in, DatagramSink& reply) = 0;

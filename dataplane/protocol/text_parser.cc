@@ -5,6 +5,8 @@
 #include <climits>
 #include <cstring>
 
+#include "dataplane/protocol/meta_parser.hh"
+
 namespace cachet::dataplane::text {
 
 namespace {
@@ -177,6 +179,13 @@ void parse_stats(Request& q, const Line& l) {
   for (size_t i = 0; i < 3 && i + 1 < l.ntok - 1; ++i) q.args[i] = l.tok[i + 1];
 }
 
+// slabs: the tokens as for stats; `slabs automove` honours noreply (set_noreply_maybe).
+void parse_slabs(Request& q, const Line& l) {
+  parse_stats(q, l);
+  q.cmd = Cmd::slabs;
+  if (l.ntok >= 4 && l.tok[1] == "automove") q.noreply = is_noreply(l.tok[l.ntok - 2]);
+}
+
 inline bool tokens_in(size_t n, size_t lo, size_t hi) { return n >= lo && n <= hi; }
 
 // process_command_ascii's dispatch, same order and token-count checks.
@@ -193,12 +202,14 @@ void dispatch(ParseResult& r, const Line& l, std::string_view in, ValueMax value
   switch (c[0]) {
     case 'm':
       if (c.size() == 2) {
-        // Meta commands are not served yet, except the no-op that ends a pipeline.
         if (c[1] == 'n') {
           q.cmd = Cmd::mn;
           return;
         }
-        return set_error(q, kError);
+        if (std::string_view("gsdae").find(c[1]) == std::string_view::npos) {
+          return set_error(q, kError);
+        }
+        return meta::frame(r, l.text, in, value_max);
       }
       break;
     case 'g':
@@ -218,7 +229,8 @@ void dispatch(ParseResult& r, const Line& l, std::string_view in, ValueMax value
         q.cmd = Cmd::shutdown;
         return;
       }
-      return set_error(q, kError);  // slabs ...: not served
+      if (c == "slabs") return parse_slabs(q, l);
+      return set_error(q, kError);
     case 'a':
       if (c == "add" || c == "append") {
         if (want(n == 6 || n == 7)) {

@@ -40,7 +40,9 @@ enum class Cmd : uint8_t {
   shutdown,
   stats,
   cache_memlimit,
-  mn,  // meta no-op: answers "MN"
+  mn,     // meta no-op: answers "MN"
+  meta,   // mg ms md ma me: `line` is the command, for meta::parse (protocol/meta_parser.hh)
+  slabs,  // slabs automove|reassign: args/nargs as for stats
 };
 
 // One parsed request. The string_views point into the input given to parse().
@@ -65,7 +67,8 @@ struct Request {
   // Non-empty: the arguments were rejected; the reply is this line (with "\r\n") unless
   // noreply. cmd then still names the command (flush_all counts even when rejected).
   std::string_view error;
-  std::string_view args[3];  // stats: tokens after "stats"
+  std::string_view args[3];  // stats, slabs: tokens after the command
+  std::string_view line;     // meta: the command line (ms: its data block is in `data`)
 };
 
 enum class Status : uint8_t {

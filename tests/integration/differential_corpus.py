@@ -276,6 +276,69 @@ case("meta_arith", b"ma {k}\r\nms {k} 1\r\n5\r\nma {k}\r\nma {k} v\r\nma {k} MD 
 case("meta_quiet", b"ms {k} 1 q\r\nx\r\nmg {k1} v q\r\nmg {k} v q\r\nmn\r\n")
 case("meta_opaque", b"mg {k} O123 v\r\nms {k} 1 O9\r\nx\r\nmn\r\n")
 case("meta_bad", b"mg\r\nms {k}\r\nms {k} abc\r\nmg {K251} v\r\nme\r\n")
+# Flags echo in request order; h before and after a fetch (u fetches nothing); q drops only the
+# nominal reply of each command (mg: EN; ms, md: HD; ma: a change), never an error.
+O33 = b"O" + b"1" * 32  # an opaque token over memcached's 32 bytes
+B64_ONE = b"Y2FjaGV0IGI2NCBvbmU="  # base64 keys (flag b): "cachet b64 one", ...
+B64_TWO = b"Y2FjaGV0DQpiNjQgdHdv"  # "cachet\r\nb64 two"
+B64_VIV = b"Y2FjaGV0IGI2NCB2aXZpZnk="  # "cachet b64 vivify"
+case("meta_get_flags", b"ms {k} 2 F7\r\nhi\r\nmg {k} s v f t c k O123 q\r\nmg {k} h u\r\n"
+     b"mg {k} h\r\nmg {k} h\r\nmg {k1} k O9\r\nmg {k1} q k v\r\nmg {k} q\r\nmn\r\n")
+case("meta_quiet_each", b"ms {k} 1 q\r\nx\r\nms {k} 1 q ME\r\ny\r\nmd {k1} q\r\nmd {k} q\r\n"
+     b"ma {k2} q\r\nms {k2} 1\r\n5\r\nma {k2} q\r\nma {k2} q C1\r\nma {k3} N0 q\r\n"
+     b"ms {k4} 2 q\r\nhiXX\r\nmg {k4} q Z\r\nmn\r\nmg {k2} v\r\n")
+case("meta_set_modes", b"ms {k} 2 MA\r\nhi\r\nms {k} 2 MP\r\nhi\r\nms {k} 2 MR\r\nhi\r\n"
+     b"ms {k} 2\r\nmm\r\nms {k} 2 MA\r\naa\r\nms {k} 2 MP\r\nzz\r\nmg {k} v\r\n"
+     b"ms {k} 2 MR F3\r\nxx\r\nms {k} 2 ME\r\nyy\r\nms {k} 2 MS T0\r\nss\r\nmg {k} v f t\r\n")
+case("meta_set_cas", b"ms {k} 2 c k O5\r\nhi\r\nms {k} 2 c ME\r\nhi\r\nms {k} 2 c C1\r\nhi\r\n"
+     b"ms {k1} 2 c C1\r\nhi\r\nms {k} 2 Ock k c\r\nhi\r\nms {k} 2 O\r\nhi\r\n",
+     b"mg {k} c\r\n", b"ms {k} 1 C{cas3} c\r\nz\r\nms {k} 1 C{cas3}\r\ny\r\n"
+     b"ms {k} 2 MA C0\r\n++\r\nms {k} 2 MA C1\r\n--\r\nms {k2} 1 ME C5\r\na\r\nmg {k} v\r\n")
+case("meta_set_refused", b"ms {k} 2\r\nhi\r\nms {k} 2 Z\r\nxx\r\nms {k} 2 MX\r\nxx\r\n"
+     b"ms {k} 2 Mxx\r\nxx\r\nms {k} 2 c c\r\nxx\r\nms {k} 2 Fabc\r\nxx\r\nms {k} 2 F-1\r\nxx\r\n"
+     b"ms {k} 2 " + O33 + b"\r\nxx\r\nms {k} 2 " + O33 + b" MX\r\nxx\r\nms {k} 2 E1\r\nxx\r\n"
+     b"ms {k} 3\r\nxxxx\r\nms {k} 2 q\r\nxx\r\n\r\nmg {k} v\r\nms {k} -1\r\nms {k} x y\r\n"
+     b"ms {K251} 1\r\nx\r\n")
+case("meta_set_too_large", b"ms {k} 2\r\nhi\r\nms {k} 1048577 ME\r\n" + b"L" * 1048577
+     + b"\r\nmg {k} v\r\nms {k1} 2\r\nhi\r\nms {k1} 1048577 MA Z\r\n" + b"L" * 1048577
+     + b"\r\nmg {k1} v\r\n")
+case("meta_base64", b"ms " + B64_ONE + b" 2 b k\r\nhi\r\nmg " + B64_ONE + b" b k v\r\n"
+     b"mg " + B64_TWO + b" b v\r\nmd " + B64_ONE + b" b k q\r\nmg " + B64_ONE + b" b k\r\n"
+     b"me " + B64_ONE + b" b\r\nms !" + B64_TWO + b" 2 b k\r\nhi\r\nmg a1 b\r\nmd a1 b\r\n"
+     b"ma a1 b\r\nme a1 b\r\nms a1 2 b\r\nhi\r\nmn\r\n")
+case("meta_delete_flags", b"md {k}\r\nmd {k} q\r\nmd {k} k O9\r\nms {k} 2\r\nhi\r\n"
+     b"md {k} C99999999\r\nmd {k} q k\r\nmd {k}\r\nmd {k} Z\r\nmd {k} v v\r\nmd {k} " + O33
+     + b"\r\nmd {k} 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18\r\n", b"ms {k} 1\r\nx\r\n",
+     b"mg {k} c\r\n", b"md {k} C{cas0} q\r\nmg {k}\r\n")
+case("meta_stale_win", b"ms {k} 2\r\nhi\r\nmd {k} I\r\nmg {k} v c\r\nmg {k} v\r\nmg {k}\r\n"
+     b"md {k} I q\r\nmg {k}\r\nmg {k}\r\nms {k} 3 I C1\r\nnew\r\nmg {k} v t\r\n"
+     b"ms {k} 3 I C99999999\r\nnwr\r\nmg {k} v\r\nget {k}\r\nms {k} 2\r\nhi\r\nmg {k}\r\n"
+     b"ms {k1} 2 T100\r\nhi\r\nmd {k1} I T-1\r\nmg {k1} v\r\nmd {k1} T30\r\n")
+case("meta_vivify_recache", b"mg {k} N30 v s f c\r\nmg {k} N30 v c\r\nms {k} 3\r\nnew\r\n"
+     b"mg {k} v N30\r\nmg {k1} t N30\r\nmg {k2} N30 q\r\nmg {k2} q\r\nms {k3} 2 T100\r\nhi\r\n"
+     b"mg {k3} R30\r\nmg {k3} R200\r\nmg {k3} R200\r\nms {k4} 2\r\nhi\r\nmg {k4} R30\r\n"
+     b"mg " + B64_VIV + b" b N30 k\r\nmg " + B64_VIV + b" b k\r\nmg {k5} N30 " + O33 + b"\r\n"
+     b"mg {k5}\r\n")
+case("meta_arith_flags", b"ma {k}\r\nma {k} N0 J10 v\r\nma {k} MD D5 v\r\nma {k} M- D100 v\r\n"
+     b"ma {k} M+ D3 v k O1\r\nma {k} MI v c t\r\nma {k} MX v\r\nma {k} Mxx\r\nma {k} Dabc\r\n"
+     b"ma {k} D-1\r\nma {k} Z\r\nma {k} t t\r\nma {k} C1 v O2 k\r\nma {k} C0 v\r\n"
+     b"ma {k} D18446744073709551615 v\r\nma {k} MD D18446744073709551615 v\r\n"
+     b"ms {k1} 0\r\n\r\nma {k1} C1\r\nms {k2} 3\r\nabc\r\nma {k2} C1\r\nma {k2}\r\n"
+     b"ms {k3} 2\r\n99\r\nma {k3} v\r\nmg {k3} v\r\nma {k4} N0 J5 v t\r\nget {k} {k4}\r\n")
+case("meta_errors", b"mg {k} v v\r\nmg {k} v V\r\nmg {k} \x80\r\nmg {k} E1\r\nmg {k} x\r\n"
+     b"mg {k} Nabc\r\nmg {k} Nabc Mxx\r\nmg {k} Mxx Nabc\r\nmg {k} Fabc\r\nmg {k} Jx Dx\r\n"
+     b"mg {k} P L I\r\nmg {k} 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\r\n"
+     b"mg {k} 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18\r\nmg {k} " + O33 + b"\r\n"
+     b"md {K251}\r\nma {K251}\r\nme {K251}\r\nme {k} c d\r\nmx\r\nmgg {k}\r\nmn a b\r\n")
+case("meta_with_text", b"set {k} 5 0 2\r\nhi\r\nmg {k} v f c\r\ngets {k}\r\nms {k} 1 F9\r\n5\r\n"
+     b"incr {k} 10\r\nmg {k} v f\r\nma {k} v\r\nappend {k} 0 0 1\r\nx\r\nmg {k} v\r\n"
+     b"md {k} I\r\nget {k}\r\ndelete {k}\r\nmg {k}\r\n")
+case("slabs_admin", b"slabs\r\nslabs automove\r\nslabs automove 2\r\nslabs automove abc\r\n"
+     b"slabs automove -1\r\nslabs automove 1 noreply\r\nslabs automove 1 2 3\r\n"
+     b"slabs automove ratio\r\nslabs automove ratio 0.5\r\nslabs automove ratio abc\r\n"
+     b"slabs automove 9 noreply\r\nslabs bogus 1\r\nslabs reassign\r\nslabs reassign 1 2 3\r\n"
+     b"slabs reassign a b\r\nslabs reassign 1 1\r\nslabs reassign -2 1\r\n"
+     b"slabs reassign 1 -5\r\nslabs reassign 1 2 noreply\r\nslabs automove 1\r\n")
 
 # ---------------------------------------------------------------- TIMED (keep last)
 TIMED = []

@@ -249,7 +249,7 @@ TEST_F(ExecutorTest, BadDataChunkAndBadLines) {
   EXPECT_EQ(run("set " + std::string(251, 'k') + " 0 0 1\r\nx\r\nversion\r\n"),
             "CLIENT_ERROR bad command line format\r\nERROR\r\nVERSION 1.6.18-cachet-0.1.0\r\n");
   EXPECT_EQ(run("set foo 1 0\r\nx\r\n"), "ERROR\r\nERROR\r\n");
-  EXPECT_EQ(run("\r\nx\r\nmg foo v\r\nVERSION\r\n"), "ERROR\r\nERROR\r\nERROR\r\nERROR\r\n");
+  EXPECT_EQ(run("\r\nx\r\nmg nokey v\r\nVERSION\r\n"), "ERROR\r\nERROR\r\nEN\r\nERROR\r\n");
   EXPECT_EQ(totals().cmd_set, 4u);  // the first set and the three bad chunks
 }
 

@@ -207,7 +207,7 @@ TEST_F(ServerTest, StatsSumWorkersAndShowDriverCounters) {
   EXPECT_EQ(testing::stat_value(b.sent, "bytes_read"), "1234");
   EXPECT_EQ(testing::stat_value(b.sent, "threads"), "2");
   // The driver's own counters come last.
-  EXPECT_NE(b.sent.find("STAT reclaimed 0\r\nSTAT uring_sqe_full 5\r\nEND\r\n"),
+  EXPECT_NE(b.sent.find("STAT reclaimed 0\r\nSTAT crash_dropped 0\r\nSTAT uring_sqe_full 5\r\nEND\r\n"),
             std::string::npos);
 }
 

@@ -73,9 +73,17 @@ std::vector<std::string> stat_names(const std::string& reply) {
   return names;
 }
 
-// Every name is memcached's and they come in memcached's order.
-void expect_memcached_order(const std::vector<std::string>& ours,
+// Cachet's own general stats, printed after memcached's.
+const std::vector<std::string> kCachetOwn = {"crash_dropped"};
+
+// Every name is memcached's, in memcached's order, except Cachet's own ones at the end.
+void expect_memcached_order(std::vector<std::string> ours,
                             const std::vector<std::string>& theirs) {
+  size_t own = 0;
+  while (!ours.empty() && own < kCachetOwn.size() && ours.back() == kCachetOwn[kCachetOwn.size() - 1 - own]) {
+    ours.pop_back();
+    ++own;
+  }
   size_t at = 0;
   for (const auto& n : ours) {
     size_t p = at;

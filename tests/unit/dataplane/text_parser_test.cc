@@ -229,8 +229,8 @@ TEST(TextParser, ErrorLines) {
                         "set\tfoo 0 0 3\r\n"s, "cas foo 0 0 1\r\n"s, "incr\r\n"s, "decr x\r\n"s,
                         "touch x\r\n"s, "incr n 1 noreply x\r\n"s, "delete\r\n"s,
                         "delete a b c d\r\n"s, "flush_all 1 2 3\r\n"s, "verbosity\r\n"s,
-                        "verbosity 1 2 3\r\n"s, "mg foo v\r\n"s, "ms foo 2\r\n"s, "mx\r\n"s,
-                        "slabs reassign 1 2\r\n"s, "lru_crawler x HTTP/1.1\r\n"s,
+                        "verbosity 1 2 3\r\n"s, "mx\r\n"s, "mgg x\r\n"s,
+                        "lru_crawler x HTTP/1.1\r\n"s,
                         "cache_memlimit\r\n"s, "cache_memlimit abc\r\n"s}) {
     expect_error(s, kError);
   }

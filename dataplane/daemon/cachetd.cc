@@ -7,9 +7,15 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <unistd.h>
 
 #include "common/log.hh"
+#include "common/clock.hh"
 #include "dataplane/daemon/flags.hh"
+#include "dataplane/daemon/takeover.hh"
 #include "dataplane/server.hh"
 #include "dataplane/version.hh"
 #include "drivers/uring/uring_driver.hh"
@@ -21,8 +27,10 @@
 namespace {
 
 using namespace cachet;
+namespace takeover = dataplane::takeover;
 
 constexpr int kExitUsage = 64;  // EX_USAGE, as memcached for bad flags
+constexpr int kExitIncompatible = 3;  // a successor refused the arena it was to keep
 
 // The running drivers (at most two: DPDK and the kernel path beside it).
 std::atomic<drivers::Driver*> g_drivers[2] = {nullptr, nullptr};
@@ -69,37 +77,130 @@ void raise_fd_limit(const dataplane::Settings& s) {
                     rl.rlim_max, need, s.net.max_conns);
 }
 
+// Upgrade in place, successor's side: refuse an arena we cannot keep before disturbing the
+// running process, then take its sockets and connections and wait until it let the arena go.
+// Returns 0 when there is nothing to take over, else an exit status on failure.
+int take_over(const dataplane::Settings& settings, drivers::UringDriver& driver) {
+  if (settings.takeover.empty()) return 0;
+  std::string error;
+  if (!store::Store::probe(settings.store, &error)) {
+    std::fprintf(stderr, "cachetd: refusing to take over: %s\n", error.c_str());
+    return kExitIncompatible;
+  }
+  int pred = takeover::request(takeover::socket_path(settings.takeover), &error);
+  if (pred < 0) {
+    std::fprintf(stderr, "cachetd: %s\n", error.c_str());
+    return 1;
+  }
+  drivers::Handoff h;
+  bool ok = takeover::receive_handoff(pred, &h, &error) &&
+            takeover::wait_released(pred, 10'000, &error);
+  close(pred);
+  if (!ok) {
+    std::fprintf(stderr, "cachetd: takeover failed: %s\n", error.c_str());
+    return 1;
+  }
+  common::log::info("takeover: {} listeners, {} UDP sockets, {} connections", h.tcp_listeners.size(),
+                    h.udp_sockets.size(), h.streams.size());
+  driver.adopt(std::move(h));
+  return 0;
+}
+
+// Upgrade in place, running side: waits (on a helper thread) for a successor on the takeover
+// socket next to the admin socket, and asks the drivers to hand off when one comes.
+class Successor {
+ public:
+  Successor(const std::string& admin_socket, std::vector<drivers::Driver*> stop_these,
+            drivers::UringDriver& handing)
+      : handing_(handing) {
+    if (admin_socket.empty()) return;
+    std::string error;
+    if (!listener_.open(takeover::socket_path(admin_socket), &error)) {
+      common::log::warn("{}; upgrades in place are off", error);
+      return;
+    }
+    waiter_ = std::thread([this, stop_these] {
+      int fd = listener_.wait_request(quit_);
+      if (fd < 0) return;
+      fd_.store(fd);
+      common::log::info("takeover: a successor asked; handing off");
+      handing_.begin_handoff();
+      for (drivers::Driver* d : stop_these) d->stop();
+    });
+  }
+  ~Successor() { join(); }
+  void join() {
+    quit_.store(true);
+    if (waiter_.joinable()) waiter_.join();
+  }
+  bool asked() const { return fd_.load() >= 0; }
+  // After every driver returned: hands the sockets over, then (once `release` let the arena
+  // go) tells the successor to attach it.
+  template <class Release>
+  void complete(Release&& release) {
+    join();
+    int fd = fd_.exchange(-1);
+    if (fd < 0) return;
+    std::string error;
+    drivers::Handoff h = handing_.take_handoff();
+    bool ok = takeover::send_handoff(fd, h, &error);
+    listener_.close();
+    release();
+    takeover::send_released(fd, ok, error);
+    close(fd);
+    if (!ok) common::log::error("takeover: {}", error);
+  }
+
+ private:
+  drivers::UringDriver& handing_;
+  takeover::Listener listener_;
+  std::atomic<bool> quit_{false};
+  std::atomic<int> fd_{-1};
+  std::thread waiter_;
+};
+
 int run_uring(dataplane::Settings& settings) {
   std::string error;
+  const uint64_t start_ns = common::mono_ns();
   settings.store.workers = settings.net.threads;
+  drivers::UringDriver driver(settings.net);
+  if (int rc = take_over(settings, driver)) return rc;
   std::unique_ptr<store::Store> store = store::Store::open(settings.store, &error);
   if (!store) {
     std::fprintf(stderr, "cachetd: %s\n", error.c_str());
     return 1;
   }
-  dataplane::Server server(*store, settings);
-  drivers::UringDriver driver(settings.net);
+  auto server = std::make_unique<dataplane::Server>(*store, settings);
   if (!driver.open(&error)) {
     std::fprintf(stderr, "cachetd: %s\n", error.c_str());
     return 1;
   }
-  server.set_driver(&driver);
+  server->set_driver(&driver);
   g_drivers[0].store(&driver);
   install_signals();
 
   const drivers::UringFeatures& f = driver.features();
   common::log::info(
       "cachetd {} on {}: tcp {}, udp {}, {} threads (io_uring {}, taskrun {}), {} MB, "
-      "item max {} bytes, arena {}",
+      "item max {} bytes, arena {}{}",
       dataplane::kVersion, settings.net.listen,
       driver.tcp_port_bound() ? std::to_string(driver.tcp_port_bound()) : "off",
       driver.udp_port_bound() ? std::to_string(driver.udp_port_bound()) : "off",
       settings.net.threads, f.multishot ? "multishot" : "single-shot", f.taskrun,
       settings.store.memory_mb, settings.store.item_size_max,
-      settings.store.shm.empty() ? "private" : settings.store.shm);
+      settings.store.shm.empty() ? "private" : settings.store.shm,
+      settings.takeover.empty()
+          ? std::string()
+          : fmt::format(", serving {:.1f} ms after start (takeover)",
+                        (common::mono_ns() - start_ns) / 1e6));
 
-  driver.run(server);
+  Successor successor(settings.net.admin_socket, {}, driver);
+  driver.run(*server);
   g_drivers[0].store(nullptr);  // the driver goes before we return; a late signal must not reach it
+  successor.complete([&] {
+    server.reset();
+    store.reset();  // detached: the flock and the attached mark go with it
+  });
   common::log::info("cachetd: stopped");
   return 0;
 }
@@ -125,55 +226,72 @@ class OffsetHandler final : public drivers::Handler {
 };
 
 // UDP memcache on the bypass path; with an exception port and -p, TCP too, through the kernel
-// on the same address, served by the io_uring driver beside it.
+// on the same address, served by the io_uring driver beside it (which also serves the admin
+// socket). On an upgrade the predecessor stops polling and closes its port before this one
+// opens it: that gap is measured and logged.
 int run_dpdk(dataplane::Settings& settings) {
   std::string error;
-  drivers::dpdk::DpdkDriver dpdk(settings.dpdk, settings.net.udp_port);
-  if (!dpdk.open(&error)) {
+  drivers::DriverOptions kernel = settings.net;
+  kernel.listen = settings.dpdk.ip.substr(0, settings.dpdk.ip.find('/'));
+  kernel.udp_port = 0;
+  kernel.pin_threads = false;  // the lcores own their CPUs
+  const bool want_tcp = settings.net.tcp_port != 0 && settings.dpdk.exception_port >= 0;
+  if (settings.net.tcp_port != 0 && !want_tcp)
+    common::log::warn("TCP on the DPDK address needs --dpdk-exception-port; TCP is off");
+  if (!want_tcp) kernel.tcp_port = 0;
+  drivers::UringDriver uring(kernel);
+  const bool kernel_path = want_tcp || !kernel.admin_socket.empty();
+
+  const uint64_t asked_ns = common::mono_ns();
+  if (int rc = take_over(settings, uring)) return rc;
+  auto dpdk = std::make_unique<drivers::dpdk::DpdkDriver>(settings.dpdk, settings.net.udp_port);
+  if (!dpdk->open(&error)) {
     std::fprintf(stderr, "cachetd: %s\n", error.c_str());
     return 1;
   }
-  const bool tcp = settings.net.tcp_port != 0 && !dpdk.exception_ifname().empty();
-  if (settings.net.tcp_port != 0 && !tcp)
-    common::log::warn("TCP on the DPDK address needs --dpdk-exception-port; TCP is off");
-  const unsigned nd = dpdk.workers();
-  settings.store.workers = nd + (tcp ? settings.net.threads : 0);
+  if (!settings.takeover.empty())
+    common::log::warn("takeover: DPDK port serving again {:.1f} ms after the predecessor was "
+                      "asked to stop polling (the port hand-over gap)",
+                      (common::mono_ns() - asked_ns) / 1e6);
+  const unsigned nd = dpdk->workers();
+  settings.store.workers = nd + (kernel_path ? settings.net.threads : 0);
   std::unique_ptr<store::Store> store = store::Store::open(settings.store, &error);
   if (!store) {
     std::fprintf(stderr, "cachetd: %s\n", error.c_str());
     return 1;
   }
-  dataplane::Server server(*store, settings);
-  server.set_driver(&dpdk);
-
-  drivers::DriverOptions kernel = settings.net;
-  kernel.listen = settings.dpdk.ip.substr(0, settings.dpdk.ip.find('/'));
-  kernel.udp_port = 0;
-  kernel.pin_threads = false;  // the lcores own their CPUs
-  drivers::UringDriver uring(kernel);
-  if (tcp && !uring.open(&error)) {
-    std::fprintf(stderr, "cachetd: TCP on the exception path: %s\n", error.c_str());
+  auto server = std::make_unique<dataplane::Server>(*store, settings);
+  server->set_driver(dpdk.get());
+  // The kernel side binds the DPDK address, which the exception interface now carries.
+  if (kernel_path && !uring.open(&error)) {
+    std::fprintf(stderr, "cachetd: kernel path beside DPDK: %s\n", error.c_str());
     return 1;
   }
-  OffsetHandler tcp_handler(server, nd);
-  g_drivers[0].store(&dpdk);
-  if (tcp) g_drivers[1].store(&uring);
+  OffsetHandler kernel_handler(*server, nd);
+  g_drivers[0].store(dpdk.get());
+  if (kernel_path) g_drivers[1].store(&uring);
   install_signals();
   common::log::info("cachetd {} dpdk: {}; tcp {}; {} MB, arena {}", dataplane::kVersion,
-                    dpdk.describe(),
-                    tcp ? kernel.listen + ":" + std::to_string(settings.net.tcp_port) +
-                              " via " + dpdk.exception_ifname()
-                        : std::string("off"),
+                    dpdk->describe(),
+                    want_tcp ? kernel.listen + ":" + std::to_string(settings.net.tcp_port) +
+                                   " via " + dpdk->exception_ifname()
+                             : std::string("off"),
                     settings.store.memory_mb,
                     settings.store.shm.empty() ? "private" : settings.store.shm);
 
-  std::thread kernel_path;
-  if (tcp) kernel_path = std::thread([&] { uring.run(tcp_handler); });
-  dpdk.run(server);
-  uring.stop();
-  if (kernel_path.joinable()) kernel_path.join();
+  Successor successor(kernel.admin_socket, {dpdk.get()}, uring);
+  std::thread kernel_thread;
+  if (kernel_path) kernel_thread = std::thread([&] { uring.run(kernel_handler); });
+  dpdk->run(*server);
+  if (!successor.asked()) uring.stop();
+  if (kernel_thread.joinable()) kernel_thread.join();
   g_drivers[0].store(nullptr);
   g_drivers[1].store(nullptr);
+  successor.complete([&] {
+    server.reset();
+    dpdk.reset();  // stops and closes the port and EAL: the successor may open them now
+    store.reset();
+  });
   common::log::info("cachetd: stopped");
   return 0;
 }

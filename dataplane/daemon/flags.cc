@@ -81,6 +81,15 @@ bool set_text(std::string& f, const char* a, std::string*) {
   return true;
 }
 
+bool set_path(std::string& f, const char* a, std::string* why) {
+  if (!*a || a[0] != '/') {
+    *why = fmt::format("'{}' is not an absolute path", a);
+    return false;
+  }
+  f = a;
+  return true;
+}
+
 bool set_driver(std::string& f, const char* a, std::string* why) {
   std::string_view v = a;
   if (v != "uring" && v != "dpdk") {
@@ -382,6 +391,10 @@ bool parse_flags(int argc, char** argv, Settings& out, std::string* error, bool*
   if (item_size_given && out.store.item_size_max > (out.store.memory_mb << 20) / 2) {
     *error = fmt::format("-I: {} bytes is more than half of -m ({} MB)", out.store.item_size_max,
                          out.store.memory_mb);
+    return false;
+  }
+  if (!out.takeover.empty() && out.store.shm.empty()) {
+    *error = "--takeover keeps the cache only in a named arena: give --shm too";
     return false;
   }
   out.store.workers = out.net.threads;

@@ -22,6 +22,11 @@ namespace cachet::dataplane {
   X(conns, net.max_conns, 'c', "conn-limit", "<num>",                                           \
     "max simultaneous connections; more get \"ERROR Too many open connections\"")               \
   X(driver, driver, 0, "driver", "<name>", "packet I/O: uring (kernel sockets) or dpdk")        \
+  X(path, net.admin_socket, 0, "admin-socket", "<path>",                                        \
+    "unix socket (mode 0600) speaking the text protocol, for cachet-control; upgrades use it")  \
+  X(path, takeover, 0, "takeover", "<path>",                                                    \
+    "upgrade in place: take over the sockets, connections and arena of the cachetd whose "      \
+    "admin socket is <path>")                                                                   \
   X(verbose, verbosity, 'v', "verbose", "",                                                     \
     "log more; repeat for more: -v info, -vv debug, -vvv trace")
 

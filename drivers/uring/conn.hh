@@ -38,6 +38,7 @@ static_assert(alignof(Conn) == 64 && sizeof(Conn) <= 192, "Conn: three cache lin
 
 struct alignas(8) Listener {
   int fd = -1;
+  bool admin = false;  // the local admin socket: stays with this process on a handoff
   bool armed = false;
   bool retry_armed = false;
   __kernel_timespec retry_after{0, 10'000'000};  // re-arm accept after EMFILE and the like

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -37,8 +39,12 @@ struct UringDriver::Impl {
   uint16_t udp_port = 0;
   bool opened = false;
   bool ran = false;
+  Handoff adopted;  // from a predecessor (adopt()), served instead of new sockets
+  bool adopting = false;
 
   bool open_sockets(std::vector<Endpoint>& eps, bool tcp, std::string* error);
+  bool open_admin(const std::string& path, std::string* error);
+  void spread_adopted();
 };
 
 namespace {
@@ -89,6 +95,85 @@ bool UringDriver::Impl::open_sockets(std::vector<Endpoint>& eps, bool tcp, std::
   return true;
 }
 
+// The admin socket: a unix stream listener (mode 0600) served by worker 0 like TCP. A stale
+// socket file left by a process that died is replaced; any other file is an error.
+bool UringDriver::Impl::open_admin(const std::string& path, std::string* error) {
+  sockaddr_un sa{};
+  if (path.size() >= sizeof(sa.sun_path)) {
+    *error = fmt::format("--admin-socket: path '{}' is too long", path);
+    return false;
+  }
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      *error = fmt::format("--admin-socket: '{}' exists and is not a socket", path);
+      return false;
+    }
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.c_str(), path.size());
+    bool live = connect(probe, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    close(probe);
+    if (live) {
+      *error = fmt::format("--admin-socket: another process serves '{}'", path);
+      return false;
+    }
+    unlink(path.c_str());
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.c_str(), path.size());
+  mode_t old = umask(077);
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  umask(old);
+  if (rc != 0 || listen(fd, 128) != 0) {
+    *error = fmt::format("--admin-socket {}: {}", path, std::strerror(errno));
+    close(fd);
+    return false;
+  }
+  workers.front()->add_listener(fd, true);
+  return true;
+}
+
+// Adopted sockets go round-robin over the workers; so do the connections.
+void UringDriver::Impl::spread_adopted() {
+  size_t n = workers.size(), i = 0;
+  for (int fd : adopted.tcp_listeners) {
+    if (!tcp_port) tcp_port = uring::bound_port(fd);
+    workers[i++ % n]->add_listener(fd);
+  }
+  for (int fd : adopted.udp_sockets) {
+    if (!udp_port) udp_port = uring::bound_port(fd);
+    workers[i++ % n]->add_udp(fd);
+  }
+  for (auto& st : adopted.streams) workers[i++ % n]->adopt_stream(st.fd, std::move(st.pending));
+  adopted = Handoff{};
+}
+
+void UringDriver::adopt(Handoff h) {
+  impl_->adopted = std::move(h);
+  impl_->adopting = true;
+}
+
+void UringDriver::begin_handoff() {
+  impl_->shared.handoff.store(true, std::memory_order_relaxed);
+  int fd = impl_->wake_fd.load(std::memory_order_relaxed);
+  if (fd >= 0) {
+    uint64_t one = 1;
+    ssize_t r = write(fd, &one, sizeof one);
+    (void)r;
+  }
+}
+
+Handoff UringDriver::take_handoff() {
+  Handoff h;
+  std::vector<std::pair<int, std::string>> streams;
+  for (auto& w : impl_->workers)
+    if (w->handed_off()) w->export_handoff(&h.tcp_listeners, &h.udp_sockets, &streams);
+  for (auto& [fd, pending] : streams) h.streams.push_back({fd, std::move(pending)});
+  return h;
+}
+
 bool UringDriver::open(std::string* error) {
   Impl& m = *impl_;
   const DriverOptions& o = m.shared.opts;
@@ -110,9 +195,11 @@ bool UringDriver::open(std::string* error) {
     *error = "io_uring driver: tcp_buffers must be a power of two <= 32768, buffers >= 512 bytes";
     return false;
   }
-  const bool tcp = o.tcp_port != 0 || m.uopts.tcp_any_port;
-  const bool udp = o.udp_port != 0 || m.uopts.udp_any_port;
-  if (!tcp && !udp) {
+  // A successor serves its predecessor's sockets instead of opening its own.
+  const bool tcp = !m.adopting && (o.tcp_port != 0 || m.uopts.tcp_any_port);
+  const bool udp = m.adopting ? !m.adopted.udp_sockets.empty()
+                              : (o.udp_port != 0 || m.uopts.udp_any_port);
+  if (!tcp && !udp && o.admin_socket.empty() && !m.adopting) {
     *error = "nothing to serve: TCP (-p) and UDP (-U) are both off";
     return false;
   }
@@ -163,10 +250,12 @@ bool UringDriver::open(std::string* error) {
     want = uring::TaskRun::deferred;
     made = make_workers();
   }
-  if (!made || !m.open_sockets(tcp_eps, true, error) || !m.open_sockets(udp_eps, false, error)) {
+  if (!made || !m.open_sockets(tcp_eps, true, error) || !m.open_sockets(udp_eps, false, error) ||
+      (!o.admin_socket.empty() && !m.open_admin(o.admin_socket, error))) {
     m.workers.clear();
     return false;
   }
+  if (m.adopting) m.spread_adopted();
   m.features.multishot = m.shared.multishot;
   m.features.taskrun = uring::taskrun_name(want);
   m.opened = true;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "drivers/driver.hh"
 
@@ -24,6 +25,18 @@ struct UringOptions {
 struct UringFeatures {
   bool multishot = false;        // multishot accept/recv(msg) from a registered buffer ring
   const char* taskrun = "none";  // "defer" (SINGLE_ISSUER|DEFER_TASKRUN), "coop" or "none"
+};
+
+// Everything a running UringDriver serves, handed to a successor process (upgrade in place):
+// listening sockets, UDP sockets and the open connections with their unconsumed input.
+struct Handoff {
+  struct Stream {
+    int fd;
+    std::string pending;  // bytes received but not yet a complete request
+  };
+  std::vector<int> tcp_listeners;
+  std::vector<int> udp_sockets;
+  std::vector<Stream> streams;
 };
 
 class UringDriver final : public Driver {
@@ -49,6 +62,15 @@ class UringDriver final : public Driver {
   uint16_t udp_port_bound() const;
   // After open(): the kernel features chosen.
   const UringFeatures& features() const;
+
+  // Upgrade in place, old side: asks run() to stop at request boundaries (no accept, no
+  // receive; complete requests answered and sent; connections detached, not closed) and
+  // return. Async-signal-safe. take_handoff() after run() returned gives the descriptors.
+  void begin_handoff();
+  Handoff take_handoff();
+  // New side, before open(): serve these descriptors instead of opening sockets. Connections
+  // are spread over the workers and their pending bytes are parsed first.
+  void adopt(Handoff h);
 
  private:
   struct Impl;

@@ -23,6 +23,7 @@ constexpr uint16_t kUdpGroup = 1;
 constexpr unsigned kUdpBuffers = 16;
 constexpr unsigned kUdpSingleShot = 4;            // outstanding recvmsg per socket without multishot
 constexpr uint64_t kShutdownWaitNs = 2'000'000'000;
+constexpr uint64_t kHandoffWaitNs = 2'000'000'000;
 }  // namespace
 
 Worker::Worker(unsigned id, int cpu, Shared& shared)
@@ -55,9 +56,10 @@ bool Worker::init(TaskRun want, bool udp, std::string* error) {
   return true;
 }
 
-void Worker::add_listener(int fd) {
+void Worker::add_listener(int fd, bool admin) {
   auto l = std::make_unique<Listener>();
   l->fd = fd;
+  l->admin = admin;
   listeners_.push_back(std::move(l));
 }
 
@@ -92,10 +94,40 @@ bool Worker::run(Handler& handler) {
   arm_wake();
   for (auto& l : listeners_) arm_accept(l.get());
   for (auto& r : udp_recvs_) arm_udp(r.get());
+  for (auto& [fd, pending] : adopted_) {
+    shared_.conns.fetch_add(1, std::memory_order_relaxed);
+    Conn* c = alloc_conn();
+    c->fd = fd;
+    c->live = true;
+    Counters::add(counters_.accepted, 1);
+    c->state = handler_->stream_open(id_);
+    if (!pending.empty()) ingest(c, pending);
+    arm_recv(c);
+    mark_dirty(c);
+  }
+  adopted_.clear();
+  service_dirty();
 
   bool ok = true;
-  while (!stopping_ && !shared_.stop.load(std::memory_order_relaxed)) {
-    int r = io_uring_submit_and_wait(&ring_, 1);
+  while (!stopping_ && !shared_.stop.load(std::memory_order_relaxed) &&
+         !(handing_off_ && handoff_done())) {
+    int r;
+    if (handing_off_) {
+      // Bounded: stop() is seen within 50 ms, and a connection that never reaches a request
+      // boundary (a client stalled inside a data block) is closed after kHandoffWaitNs.
+      __kernel_timespec ts{0, 50'000'000};
+      io_uring_cqe* cqe = nullptr;
+      r = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+      if (common::mono_ns() > handoff_deadline_ns_) {
+        for (auto& c : conns_)
+          if (c->live && !c->dead) {
+            c->dead = true;
+            mark_dirty(c.get());
+          }
+      }
+    } else {
+      r = io_uring_submit_and_wait(&ring_, 1);
+    }
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
       common::log::error("io_uring worker {}: io_uring_enter failed: {}", id_, std::strerror(-r));
       ok = false;
@@ -104,7 +136,12 @@ bool Worker::run(Handler& handler) {
     drain_completions();
     service_dirty();
   }
-  shutdown();
+  if (handing_off_ && handoff_done() && !shared_.stop.load(std::memory_order_relaxed)) {
+    // Handed off: the sockets stay open for export_handoff(); nothing is in flight.
+    handed_off_ = true;
+  } else {
+    shutdown();
+  }
   io_uring_queue_exit(&ring_);  // from this thread: the ring's exit work signals its users
   ring_ready_ = false;
   return ok;
@@ -151,7 +188,13 @@ void Worker::handle(uint64_t ud, int res, unsigned flags) {
     case kWake:
       wake_armed_ = false;
       --inflight_;
-      stopping_ = true;
+      if (res == -ECANCELED) break;
+      if (shared_.handoff.load(std::memory_order_relaxed) &&
+          !shared_.stop.load(std::memory_order_relaxed)) {
+        if (!handing_off_) begin_handoff();  // the loop now waits in 50 ms steps
+      } else {
+        stopping_ = true;
+      }
       break;
     case kAccept: on_accept(static_cast<Listener*>(p), res, flags); break;
     case kAcceptRetry: on_accept_retry(static_cast<Listener*>(p)); break;
@@ -160,6 +203,43 @@ void Worker::handle(uint64_t ud, int res, unsigned flags) {
     case kUdpRecv: on_udp_recv(static_cast<UdpRecv*>(p), res, flags); break;
     case kUdpSend: on_udp_send(static_cast<UdpSend*>(p), res); break;
   }
+}
+
+void Worker::begin_handoff() {
+  handing_off_ = true;
+  handoff_deadline_ns_ = common::mono_ns() + kHandoffWaitNs;
+  for (auto& l : listeners_) {
+    if (l->armed) cancel(tag(l.get(), kAccept));
+    if (l->retry_armed) cancel(tag(l.get(), kAcceptRetry));
+  }
+  for (auto& r : udp_recvs_)
+    if (r->armed) cancel(tag(r.get(), kUdpRecv));
+  for (auto& c : conns_)
+    if (c->live) mark_dirty(c.get());
+}
+
+bool Worker::handoff_done() const {
+  for (const auto& l : listeners_)
+    if (l->armed || l->retry_armed) return false;
+  for (const auto& r : udp_recvs_)
+    if (r->armed) return false;
+  for (const auto& c : conns_)
+    if (c->live) return false;
+  size_t idle_sends = 0;  // every reply datagram sent
+  for (const UdpSend* s = free_sends_; s; s = s->next) ++idle_sends;
+  return idle_sends == udp_sends_.size();
+}
+
+void Worker::export_handoff(std::vector<int>* tcp, std::vector<int>* udp,
+                            std::vector<std::pair<int, std::string>>* streams) {
+  for (auto& l : listeners_) {
+    if (l->fd < 0) continue;
+    if (l->admin) close(l->fd); else tcp->push_back(l->fd);
+    l->fd = -1;
+  }
+  for (auto& u : udp_) udp->push_back(std::exchange(u->fd, -1));
+  for (auto& d : detached_) streams->push_back(std::move(d));
+  detached_.clear();
 }
 
 // Cancels everything in flight, waits (bounded) for the completions, then closes every

@@ -45,6 +45,7 @@ struct Shared {
   unsigned tcp_buffer_size = 8192;
   int wake_fd = -1;                    // eventfd written by stop(); every ring polls it
   std::atomic<bool> stop{false};       // set by stop()
+  std::atomic<bool> handoff{false};    // set by begin_handoff()
   alignas(64) std::atomic<unsigned> conns{0};  // open stream connections, all workers (-c)
 };
 
@@ -65,13 +66,20 @@ class Worker {
   // Called from open(), before run(). Returns false with *error set.
   bool init(TaskRun want, bool udp, std::string* error);
   TaskRun taskrun() const { return taskrun_; }
-  // Takes ownership of sockets; called from open().
-  void add_listener(int fd);
+  // Takes ownership of sockets; called from open(). An admin listener is never handed off.
+  void add_listener(int fd, bool admin = false);
   void add_udp(int fd);
+  // A connection adopted from a predecessor, served from run() on, `pending` parsed first.
+  void adopt_stream(int fd, std::string pending);
+  // After run() returned from a handoff: the sockets and detached connections, now owned by
+  // the caller.
+  void export_handoff(std::vector<int>* tcp, std::vector<int>* udp,
+                      std::vector<std::pair<int, std::string>>* streams);
 
   // The worker thread: serves until Shared::stop, then closes every connection. Returns false
   // when the ring failed (logged).
   bool run(Handler& handler);
+  bool handed_off() const { return handed_off_; }
   const Counters& counters() const { return counters_; }
 
   // Sends one reply datagram from `sock` to `to` (used by the datagram sink).
@@ -91,6 +99,10 @@ class Worker {
   void handle(uint64_t user_data, int res, unsigned flags);
   void shutdown();
   void arm_wake();
+  // Handoff: stop accepting and receiving, then detach connections at request boundaries.
+  void begin_handoff();
+  bool handoff_done() const;
+  void detach(Conn* c);
 
   // TCP (worker_tcp.cc)
   void arm_accept(Listener* l);
@@ -130,6 +142,9 @@ class Worker {
   BufRing udp_bufs_;
   Handler* handler_ = nullptr;
   bool stopping_ = false;
+  bool handing_off_ = false;
+  bool handed_off_ = false;  // run() ended in a completed handoff
+  uint64_t handoff_deadline_ns_ = 0;
   bool wake_armed_ = false;
   uint64_t inflight_ = 0;  // submitted requests whose last completion has not arrived
 
@@ -141,6 +156,8 @@ class Worker {
   std::vector<std::unique_ptr<Conn>> conns_;  // every Conn ever made; reused via free_conns_
   Conn* free_conns_ = nullptr;
   Conn* dirty_ = nullptr;  // connections to service at the end of this loop iteration
+  std::vector<std::pair<int, std::string>> adopted_;   // to serve when run() starts
+  std::vector<std::pair<int, std::string>> detached_;  // handed off: fd and pending input
 
   Counters counters_;
 };

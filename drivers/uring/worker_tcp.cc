@@ -40,7 +40,7 @@ void Worker::on_accept(Listener* l, int res, unsigned flags) {
     else
       accepted(res);
   }
-  if (l->armed || stopping_) return;
+  if (l->armed || stopping_ || handing_off_) return;
   if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
     // Out of descriptors or memory: try again shortly rather than spin.
     io_uring_sqe* s = get_sqe();
@@ -56,7 +56,7 @@ void Worker::on_accept(Listener* l, int res, unsigned flags) {
 void Worker::on_accept_retry(Listener* l) {
   l->retry_armed = false;
   --inflight_;
-  if (!stopping_ && !l->armed) arm_accept(l);
+  if (!stopping_ && !handing_off_ && !l->armed) arm_accept(l);
 }
 
 void Worker::accepted(int fd) {
@@ -198,8 +198,10 @@ void Worker::service(Conn* c) {
   if (!c->dead && (c->closing || c->eof) && !unsent && !c->feed_pending) c->dead = true;
 
   // Receive while the handler can use bytes. Stop when replies pile up unsent AND unconsumed
-  // input passes in_limit; input the handler waits on (a large value) is never paused.
-  const bool want_recv = !c->dead && !c->closing && !c->eof && !stopping_ &&
+  // input passes in_limit; input the handler waits on (a large value) is never paused. A
+  // handoff stops receiving once the handler is at a request boundary.
+  const bool idle = handing_off_ && handler_->stream_idle(c->state);
+  const bool want_recv = !c->dead && !c->closing && !c->eof && !stopping_ && !idle &&
                          !(out_blocked(c) && c->in.size() >= in_limit_);
   if (want_recv && !c->recv_armed) {
     arm_recv(c);
@@ -214,6 +216,9 @@ void Worker::service(Conn* c) {
       c->send_cancel = true;
     }
     if (!c->recv_armed && !c->send_inflight) release(c);
+  } else if (idle && !c->closing && !c->eof && !c->recv_armed && !c->send_inflight && !unsent &&
+             !c->feed_pending) {
+    detach(c);
   }
 }
 
@@ -250,11 +255,27 @@ void Worker::on_send(Conn* c, int res) {
   mark_dirty(c);
 }
 
+// ---- handoff ----
+
+// c sits at a request boundary with everything sent: its socket and unconsumed input go to the
+// successor process; the handler forgets it as if it closed.
+void Worker::detach(Conn* c) {
+  detached_.emplace_back(c->fd, std::string(c->in.view()));
+  c->fd = -1;
+  c->in.clear();
+  c->dead = true;
+  release(c);
+}
+
+void Worker::adopt_stream(int fd, std::string pending) { adopted_.emplace_back(fd, std::move(pending)); }
+
 // ---- close ----
 
 // All requests of c are complete: close the socket, tell the handler, recycle the Conn.
 void Worker::release(Conn* c) {
-  if (stopping_) {
+  if (c->fd < 0) {
+    // handed off: the descriptor lives on in the successor
+  } else if (stopping_) {
     close(c->fd);
   } else {
     io_uring_sqe* s = get_sqe();

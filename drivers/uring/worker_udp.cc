@@ -70,7 +70,7 @@ void Worker::on_udp_recv(UdpRecv* r, int res, unsigned flags) {
     deliver(r->sock, {r->buf.get(), static_cast<size_t>(res)},
             reinterpret_cast<const sockaddr*>(&r->from), r->mh.msg_namelen);
   }
-  if (!r->armed && !stopping_) arm_udp(r);
+  if (!r->armed && !stopping_ && !handing_off_) arm_udp(r);
 }
 
 void Worker::deliver(UdpSocket* sock, std::string_view payload, const sockaddr* from,

@@ -557,5 +557,17 @@ def get_item(conn, key):
     return int(parts[2]), data[:-2]
 
 
+def parse_values(raw):
+    """{key: (flags, value)} from a get/gets reply of several VALUE blocks (read_retrieval)."""
+    out, pos = {}, 0
+    while raw.startswith(b"VALUE ", pos):
+        eol = raw.index(b"\r\n", pos)
+        _, key, flags, n = raw[pos:eol].split()[:4]
+        start = eol + 2
+        out[key] = (int(flags), raw[start:start + int(n)])
+        pos = start + int(n) + 2
+    return out
+
+
 def udp_frame(req_id, payload, seq=0, total=1, reserved=0):
     return struct.pack("!HHHH", req_id, seq, total, reserved) + payload

@@ -5,7 +5,10 @@ UDP works (set, get, multiget, delete, incr, stats), a 100 KB value comes back s
 datagrams and reassembles byte-exact, and every kind of malformed frame is dropped and counted
 by reason while the dataplane keeps answering and the items stay intact. With
 --exception-path, a second tap carries TCP to the kernel, where cachetd's kernel path serves it
-on the same address. Runs with hugepages when they can be had (--huge), else --no-huge.
+on the same address. Runs with hugepages when they can be had (--huge), else --no-huge. With
+--upgrade, a second cachetd takes over (--takeover): the first stops polling and closes its
+port, the second opens it; the items written before are served by the second, and the port
+hand-over gap it logs is printed.
 """
 
 import os
@@ -211,13 +214,48 @@ def run_checks(t, args, srv_ns, cli_ns, tap, exception):
             c.close()
 
 
+def upgrade(t, args, srv_ns, cli_ns, tap, first, base_cmd, admin, log, tail):
+    t.begin("upgrade in place on the DPDK port")
+    admin2 = admin + ".next"
+    cmd = [c for c in base_cmd] + ["--admin-socket", admin2, "--takeover", admin]
+    second = harness.spawn(cmd, log)
+    try:
+        first.wait(timeout=20)
+    except Exception:  # noqa: BLE001 - reported below
+        pass
+    t.check(first.poll() is not None, "first cachetd exited", tail())
+    t.check(netns.wait_link(srv_ns, tap), "successor created its tap", tail())
+    netns.ip("link", "set", tap, "netns", cli_ns, ns=srv_ns)
+    netns.ip("addr", "add", CLIENT_IP + "/24", "dev", tap, ns=cli_ns)
+    netns.ip("link", "set", tap, "up", ns=cli_ns)
+    time.sleep(0.3)
+    with netns.Inside(cli_ns):
+        cl = Client()
+        got = None
+        for _ in range(20):  # the new MAC must be learned: ARP first
+            got = cl.try_request(b"get k1\r\n")
+            if got:
+                break
+        t.eq(got, b"VALUE k1 5 5\r\nhello\r\nEND\r\n", "item written before served after")
+        big = cl.request(b"get big\r\n")
+        t.check(len(big) > 100 * 1024, "100 KB value kept (%d bytes back)" % len(big))
+    gap = [ln for ln in tail().splitlines() if "hand-over gap" in ln]
+    t.check(bool(gap), "successor logged the port hand-over gap", tail())
+    if gap:
+        print(gap[-1])
+    return second
+
+
 def main():
     args = harness.parse_args(__doc__, lambda p: (
         p.add_argument("--huge", action="store_true", help="use hugepages (reserve them)"),
         p.add_argument("--exception-path", action="store_true", help="also test TCP via a tap"),
         p.add_argument("--tcp-port", type=int, default=11312),
+        p.add_argument("--upgrade", action="store_true", help="also upgrade in place"),
         p.add_argument("--flood", type=int, default=3000)))
-    name = "dpdk_tap%s%s" % ("_huge" if args.huge else "", "_exception" if args.exception_path else "")
+    name = "dpdk_tap%s%s%s" % ("_huge" if args.huge else "",
+                               "_exception" if args.exception_path else "",
+                               "_upgrade" if args.upgrade else "")
     t = harness.Checker(name, args.verbose)
     if harness.is_memcached(args.server) or not netns.available():
         print("SKIP: needs cachetd, root, /dev/net/tun and iproute2")
@@ -243,9 +281,14 @@ def main():
            "--dpdk-src-rate", "2000", "-v"] + extra
     if not args.exception_path:
         cmd += ["-p", "0"]
-    log = os.path.join(tempfile.mkdtemp(prefix="cachet-dpdk-"), "cachetd.log")
+    tmp = tempfile.mkdtemp(prefix="cachet-dpdk-")
+    log = os.path.join(tmp, "cachetd.log")
     tail = lambda: open(log, errors="replace").read()[-3000:]
-    proc = harness.spawn(cmd, log)
+    admin = os.path.join(tmp, "admin.sock")
+    shm = "/dev/shm/cachet-dpdk-%s" % tag
+    if args.upgrade:
+        cmd += ["--shm", shm]
+    proc = harness.spawn(cmd + (["--admin-socket", admin] if args.upgrade else []), log)
     try:
         if not netns.wait_link(srv_ns, tap):
             t.fail("cachetd created tap %s" % tap, tail())
@@ -255,12 +298,16 @@ def main():
         netns.ip("link", "set", tap, "up", ns=cli_ns)
         time.sleep(0.3)
         t.run_section(run_checks, t, args, srv_ns, cli_ns, tap, args.exception_path)
+        if args.upgrade:
+            proc = upgrade(t, args, srv_ns, cli_ns, tap, proc, cmd, admin, log, tail)
         t.check(proc.poll() is None, "cachetd still running at the end", tail())
     finally:
         harness.stop_pid(proc)
         netns.delete_all()
         if args.huge:
             hugepages.release()
+        if os.path.exists(shm):
+            os.unlink(shm)
     return t.finish()
 
 

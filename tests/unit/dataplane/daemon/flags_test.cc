@@ -220,6 +220,11 @@ TEST(Flags, UsageListsEveryOptionWithItsDefault) {
   EXPECT_NE(u.find(desc), std::string::npos) << #name;
   CACHET_STORE_OPTIONS(CHECK_STORE)
 #undef CHECK_STORE
+#define CHECK_DPDK(type, name, def, flag, desc)                                               \
+  ++entries;                                                                                \
+  EXPECT_NE(help_line(u, flag).find("(default: "), std::string::npos) << #name;
+  CACHET_DPDK_OPTIONS(CHECK_DPDK)
+#undef CHECK_DPDK
   EXPECT_EQ(static_cast<int>(std::count(u.begin(), u.end(), '\n')), entries + 4)
       << "one line per option, plus the 3 header lines and -h:\n" << u;
 }

@@ -1,0 +1,45 @@
+// Upgrade in place between two cachetd processes. The running one listens on
+// "<admin socket>.takeover"; a successor connects, asks, and receives every listening socket,
+// UDP socket and open connection (SCM_RIGHTS) with its unconsumed input, then the word that
+// the arena is free to attach. Clients keep their connections; none is refused.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "drivers/uring/uring_driver.hh"
+
+namespace cachet::dataplane::takeover {
+
+inline std::string socket_path(const std::string& admin_socket) {
+  return admin_socket + ".takeover";
+}
+
+// The running process's side: a unix listener (mode 0600) waiting for a successor.
+class Listener {
+ public:
+  ~Listener() { close(); }
+  bool open(const std::string& path, std::string* error);
+  // Blocks until a successor asks (returns its connection) or `quit` is set (returns -1).
+  int wait_request(const std::atomic<bool>& quit);
+  // Stops listening and removes the path, so the successor can listen there.
+  void close();
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+// Sends the descriptors and pending bytes, then closes this process's copies of them.
+bool send_handoff(int fd, drivers::Handoff& h, std::string* error);
+// Tells the successor that the arena has been detached (or, with ok = false, that the
+// handoff failed and why).
+void send_released(int fd, bool ok, const std::string& why);
+
+// The successor's side: connects to the running process and asks for its service. Returns the
+// connection, or -1 with *error set.
+int request(const std::string& path, std::string* error);
+bool receive_handoff(int fd, drivers::Handoff* h, std::string* error);
+bool wait_released(int fd, int timeout_ms, std::string* error);
+
+}  // namespace cachet::dataplane::takeover

@@ -11,9 +11,10 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Debian packages: what the build needs, and what the tests and benchmarks drive.
 CACHET_BUILD_PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libxxhash-dev liburing-dev
-  libjemalloc-dev libgtest-dev libgmock-dev)
+  libjemalloc-dev libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
+  libdpdk-dev)
 CACHET_TEST_PACKAGES=(memcached libmemcached-tools python3-pymemcache nutcracker iproute2
-  util-linux procps)
+  util-linux procps dpdk)
 
 # Installs whichever of the given packages are missing (apt-get; needs root).
 ensure_packages() {

@@ -1,0 +1,38 @@
+// cachetctl's text views: status, stats, the config table, the slab table and one frame of
+// `top`. Pure functions of the control API's replies, so they are unit tested.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "control/admin_client.hh"
+
+namespace cachet::control {
+
+// The "stats" array of a reply ([[name, value], ...]) as a StatList.
+StatList stats_from_json(const nlohmann::json& stats);
+
+std::string format_status(const nlohmann::json& status);
+std::string format_stats(const StatList& stats);
+std::string format_config(const nlohmann::json& tunables);
+
+// One row per slab class that owns pages or holds items: chunk size, pages, chunks used/total,
+// items, the fill ratio, age and evictions, from `stats slabs` and `stats items`.
+std::string format_slabs(const StatList& slabs, const StatList& items);
+
+// 1536 -> "1.5K", 3 << 20 -> "3.0M".
+std::string human_bytes(double bytes);
+
+struct TopSample {
+  int64_t t_ms = 0;
+  StatList stats;
+};
+
+// One `top` frame from two samples (rates over the interval between them): ops/s, gets/s,
+// sets/s, hit ratio, evictions, items, memory, connections, network, and per-worker load when the
+// driver reports per-worker `<driver>:<worker>:requests` counters.
+std::string format_top(const TopSample& prev, const TopSample& cur, const std::string& header);
+
+}  // namespace cachet::control

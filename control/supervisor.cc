@@ -1,0 +1,272 @@
+// Supervision of cachetd: start, readiness (`version` on the admin channel), crash restart with
+// backoff, `cachetctl restart`, and the orderly stop (SIGTERM, then SIGKILL after
+// supervisor.stop_timeout_ms) that ends cachet-control.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "control/clog.hh"
+#include "control/controller.hh"
+
+namespace cachet::control {
+
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& a : v) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+// The last non-empty output line, for one-line messages.
+std::string last_line(const std::string& tail) {
+  size_t end = tail.find_last_not_of("\r\n ");
+  if (end == std::string::npos) return "";
+  size_t start = tail.rfind('\n', end);
+  return tail.substr(start == std::string::npos ? 0 : start + 1, end + 1 - (start + 1));
+}
+
+}  // namespace
+
+std::string Controller::next_admin_socket() {
+  return fmt::format("{}.cachetd.{}", socket_path_, ++admin_gen_);
+}
+
+void Controller::point_admin_link(const std::string& target) {
+  const std::string link = socket_path_ + ".cachetd";
+  if (target.empty()) {
+    unlink(link.c_str());
+    return;
+  }
+  const std::string tmp = link + ".new";
+  unlink(tmp.c_str());
+  if (symlink(target.c_str(), tmp.c_str()) != 0 || rename(tmp.c_str(), link.c_str()) != 0)
+    clog::warn("cannot point {} at {}: {}", link, target, std::strerror(errno));
+}
+
+bool Controller::start_dataplane(std::string* error) {
+  auto p = std::make_unique<Proc>();
+  if (!make_plan(config_, overrides_, &p->plan, error)) return false;
+  if (!probe_binary(p->plan.binary, &p->caps, error)) return false;
+  if (p->caps.admin_socket) {
+    p->admin_socket = next_admin_socket();
+    unlink(p->admin_socket.c_str());
+  } else {
+    clog::warn("{} has no --admin-socket; talking to it over TCP port {}", p->plan.binary,
+               p->plan.settings.net.tcp_port);
+  }
+  p->endpoint = admin_endpoint(p->plan, p->caps, p->admin_socket);
+  const std::vector<std::string> argv = command_line(p->plan, p->caps, p->admin_socket, {});
+  if (!spawn(argv, &p->pid, &p->out_fd, error)) return false;
+  p->started_ms = now_ms();
+  p->next_probe_ms = p->started_ms + 20;
+  arena_ = p->plan.arena;
+  clog::info("started cachetd pid {}: {}", p->pid, join(argv));
+  if (cur_ && !cur_->exited) exiting_.push_back(std::move(cur_));
+  cur_ = std::move(p);
+  state_ = State::starting;
+  return true;
+}
+
+void Controller::poll_ready(Proc& p) {
+  const int64_t now = now_ms();
+  if (!p.alive() || p.ready_ms || now < p.next_probe_ms) return;
+  std::string reply, err;
+  if (admin_call(p.endpoint, "version", false, 500, &reply, &err) &&
+      reply.rfind("VERSION ", 0) == 0) {
+    p.version = reply.substr(8);
+    p.ready_ms = now_ms();
+    if (&p == cur_.get()) on_ready();
+    return;
+  }
+  p.next_probe_ms = now_ms() + 50;
+  if (&p == cur_.get() && p.kill_at_ms == 0 &&
+      now - p.started_ms > config_.supervisor_ready_timeout_ms) {
+    clog::error("cachetd pid {} did not answer on {} within {} ms ({}); stopping it", p.pid,
+                p.endpoint.describe(), config_.supervisor_ready_timeout_ms, err);
+    stop_proc(p);
+  }
+}
+
+void Controller::on_ready() {
+  state_ = State::running;
+  ever_ready_ = true;
+  point_admin_link(cur_->admin_socket);
+  reapply_tunables();
+  const int64_t ms = cur_->ready_ms - cur_->started_ms;
+  clog::info("cachetd pid {} (version {}) serving after {} ms; admin {}", cur_->pid,
+             cur_->version, ms, cur_->endpoint.describe());
+  answer_restart_waiters({{"ok", true}, {"pid", cur_->pid}, {"ready_ms", ms}});
+}
+
+void Controller::answer_restart_waiters(const nlohmann::json& reply) {
+  for (Waiter& w : restart_waiters_) finish(w, reply);
+  restart_waiters_.clear();
+}
+
+void Controller::reapply_tunables() {
+  // dataplane.verbosity lives in the config (it is also a start flag); the others are re-sent
+  // as they were last set, so a restarted or upgraded cachetd keeps them.
+  std::vector<std::pair<std::string, int64_t>> all = {
+      {fmt::format("verbosity {}", config_.dataplane_verbosity), 0}};
+  for (const auto& t : pending_tunables_) all.push_back(t);
+  for (const auto& [cmd, unused] : all) {
+    std::string reply, err;
+    if (!admin_call(cur_->endpoint, cmd, false, 2000, &reply, &err) || reply != "OK")
+      clog::warn("cannot re-apply '{}' to cachetd pid {}: {}", cmd, cur_->pid,
+                 err.empty() ? reply : err);
+  }
+}
+
+void Controller::reap_children() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    Proc* p = nullptr;
+    if (cur_ && cur_->pid == pid) p = cur_.get();
+    if (upgrade_.next && upgrade_.next->pid == pid) p = upgrade_.next.get();
+    for (auto& e : exiting_)
+      if (e->pid == pid) p = e.get();
+    if (!p) continue;  // not ours (a probe reaps its own child)
+    p->exited = true;
+    p->wait_status = status;
+    drain_output(*p);
+    on_exit(*p);
+  }
+}
+
+void Controller::on_exit(Proc& p) {
+  const std::string how = describe_wait_status(p.wait_status);
+  if (!p.admin_socket.empty()) unlink(p.admin_socket.c_str());
+  for (size_t i = 0; i < exiting_.size(); ++i) {
+    if (exiting_[i].get() != &p) continue;
+    clog::info("cachetd pid {} {}", p.pid, how);
+    if (upgrade_.active && p.pid == upgrade_.old_pid) {
+      upgrade_.old_gone = true;
+      upgrade_.old_gone_ms = now_ms();
+    }
+    exiting_.erase(exiting_.begin() + static_cast<long>(i));
+    return;
+  }
+  if (upgrade_.next.get() == &p) {
+    const std::string line = last_line(p.tail);
+    if (WIFEXITED(p.wait_status) && WEXITSTATUS(p.wait_status) == 3)
+      end_upgrade(false, "refused", "refused: " + (line.empty() ? how : line));
+    else
+      end_upgrade(false, "failed",
+                  fmt::format("new cachetd {}{}", how, line.empty() ? "" : ": " + line));
+    return;
+  }
+  if (cur_.get() != &p) return;
+  if (state_ == State::stopping) {
+    clog::info("cachetd pid {} {}", p.pid, how);
+    return;
+  }
+  if (upgrade_.active) {  // the old one died while the new one starts: the new one takes over
+    clog::warn("cachetd pid {} {} during the upgrade", p.pid, how);
+    upgrade_.old_gone = true;
+    upgrade_.old_gone_ms = now_ms();
+    return;
+  }
+  if (restart_requested_) {
+    restart_requested_ = false;
+    clog::info("cachetd pid {} {} (restart requested)", p.pid, how);
+    std::string err;
+    if (start_dataplane(&err)) return;
+    clog::error("cannot start cachetd: {}", err);
+    answer_restart_waiters({{"ok", false}, {"code", "failed"}, {"error", err}});
+  }
+  on_crash(p);
+}
+
+void Controller::on_crash(Proc& p) {
+  const std::string how = describe_wait_status(p.wait_status);
+  const std::string line = last_line(p.tail);
+  last_exit_ = fmt::format("pid {} {}{}", p.pid, how, line.empty() ? "" : " (last output: " + line + ")");
+  if (!ever_ready_) {
+    clog::error("cachetd {} before it served; not retrying (fix the cause and start again)",
+                last_exit_);
+    begin_shutdown(false, 1);
+    return;
+  }
+  answer_restart_waiters(
+      {{"ok", false}, {"code", "failed"}, {"error", "cachetd " + last_exit_}});
+  ++restarts_;
+  const int64_t ran = now_ms() - p.started_ms;
+  backoff_.configure(config_.supervisor_backoff_initial_ms, config_.supervisor_backoff_max_ms);
+  const int64_t delay = backoff_.next_delay(ran, config_.supervisor_stable_after_s * 1000);
+  clog::error("cachetd {} after {:.1f} s; restarting in {} ms (crash {} in a row)", last_exit_,
+              static_cast<double>(ran) / 1000.0, delay, backoff_.streak());
+  state_ = State::backoff;
+  restart_at_ms_ = now_ms() + delay;
+}
+
+void Controller::stop_proc(Proc& p) {
+  if (!p.alive() || p.kill_at_ms) return;
+  kill(p.pid, SIGTERM);
+  p.kill_at_ms = now_ms() + config_.supervisor_stop_timeout_ms;
+}
+
+void Controller::begin_shutdown(bool discard, int exit_status) {
+  discard_on_exit_ |= discard;
+  if (state_ == State::stopping) return;
+  state_ = State::stopping;
+  exit_status_ = exit_status;
+  if (upgrade_.active) end_upgrade(false, "failed", "cachet-control is stopping");
+  answer_restart_waiters({{"ok", false}, {"code", "failed"}, {"error", "cachet-control is stopping"}});
+  if (cur_) stop_proc(*cur_);
+  for (auto& e : exiting_) stop_proc(*e);
+}
+
+void Controller::tick() {
+  const int64_t now = now_ms();
+  if (state_ == State::starting && cur_) poll_ready(*cur_);
+  if (state_ == State::backoff && now >= restart_at_ms_) {
+    std::string err;
+    if (!start_dataplane(&err)) {
+      clog::error("cannot start cachetd: {}", err);
+      Proc failed;
+      failed.started_ms = now;
+      failed.wait_status = 0x7f00;  // "exited with status 127"
+      on_crash(failed);
+    }
+  }
+  for (Proc* p : {cur_.get(), upgrade_.next.get()})
+    if (p && p->kill_at_ms && now >= p->kill_at_ms && p->alive()) {
+      clog::warn("cachetd pid {} still running {} ms after SIGTERM; SIGKILL", p->pid,
+                 config_.supervisor_stop_timeout_ms);
+      kill(p->pid, SIGKILL);
+      p->kill_at_ms = 0;
+    }
+  for (auto& p : exiting_)
+    if (p->kill_at_ms && now >= p->kill_at_ms && p->alive()) {
+      clog::warn("cachetd pid {} still running after SIGTERM; SIGKILL", p->pid);
+      kill(p->pid, SIGKILL);
+      p->kill_at_ms = 0;
+    }
+  upgrade_tick();
+  if (state_ != State::stopping) return;
+  bool alive = (cur_ && cur_->alive()) || (upgrade_.next && upgrade_.next->alive());
+  for (auto& e : exiting_) alive |= e->alive();
+  if (alive) return;
+  if (discard_on_exit_) {
+    for (const std::string& f : arena_files(arena_))
+      if (unlink(f.c_str()) == 0) clog::info("removed arena {}", f);
+  }
+  point_admin_link("");
+  for (Waiter& w : stop_waiters_) finish(w, {{"ok", true}, {"discarded", discard_on_exit_}});
+  stop_waiters_.clear();
+  done_ = true;
+}
+
+int64_t Controller::next_deadline() const {
+  int64_t d = now_ms() + 1000;
+  if (state_ == State::starting || upgrade_.active || state_ == State::stopping)
+    d = std::min(d, now_ms() + 20);
+  if (state_ == State::backoff) d = std::min(d, restart_at_ms_);
+  return d;
+}
+
+}  // namespace cachet::control

@@ -1,6 +1,8 @@
 // Counted store calls and the shared stats groups (see store_ops.hh).
 #include "dataplane/store_ops.hh"
 
+#include <fmt/format.h>
+
 #include "common/clock.hh"
 #include "dataplane/executor.hh"
 #include "dataplane/stats_report.hh"
@@ -77,6 +79,14 @@ bool append_stats_group(ExecShared& shared, std::string_view group, common::Byte
     if (const drivers::Driver* d = shared.driver.load(std::memory_order_acquire)) {
       g.net = d->stats();
       d->extra_stats(g.extra);
+      // On the bypass path worker i is lcore i: its hits and misses beside its packet counters.
+      if (shared.settings.driver == "dpdk") {
+        for (unsigned i = 0; i < d->workers() && i < shared.board.workers(); ++i) {
+          const WorkerStats& w = shared.board.worker(i);
+          g.extra.emplace_back(fmt::format("dpdk:lcore{}:get_hits", i), w.get_hits.get());
+          g.extra.emplace_back(fmt::format("dpdk:lcore{}:get_misses", i), w.get_misses.get());
+        }
+      }
     }
     g.store = st.stats();
     append_general_stats(out, g, shared.settings);

@@ -2,6 +2,7 @@
 // (RSS over UDP when the device has it), mbuf pools per socket, the exception port, teardown.
 #include <net/if.h>
 #include <rte_eal.h>
+#include <rte_flow.h>
 #include <rte_lcore.h>
 
 #include <fmt/format.h>
@@ -67,6 +68,39 @@ bool setup_port(uint16_t port, unsigned rxq, unsigned txq, DpdkDriver::Impl& d, 
   if (int rc = rte_eth_dev_start(port); rc != 0) {
     *error = fmt::format("port {}: start failed ({})", port, rte_strerror(-rc));
     return false;
+  }
+  return true;
+}
+
+// The paper gives each thread its own UDP port: steer port udp_port + i to queue i with
+// rte_flow when the device validates such rules. Returns false (nothing installed) otherwise;
+// RSS then spreads the flows and any lcore answers any port.
+bool steer_ports(uint16_t port, uint32_t ip, uint16_t udp_port, unsigned queues) {
+  if (queues < 2) return false;
+  for (unsigned q = 0; q < queues; ++q) {
+    rte_flow_attr attr{};
+    attr.ingress = 1;
+    rte_flow_item_ipv4 ip_spec{}, ip_mask{};
+    ip_spec.hdr.dst_addr = ip;
+    ip_mask.hdr.dst_addr = 0xffffffffu;
+    rte_flow_item_udp udp_spec{}, udp_mask{};
+    udp_spec.hdr.dst_port = rte_cpu_to_be_16(static_cast<uint16_t>(udp_port + q));
+    udp_mask.hdr.dst_port = 0xffff;
+    rte_flow_item pattern[] = {
+        {RTE_FLOW_ITEM_TYPE_ETH, nullptr, nullptr, nullptr},
+        {RTE_FLOW_ITEM_TYPE_IPV4, &ip_spec, nullptr, &ip_mask},
+        {RTE_FLOW_ITEM_TYPE_UDP, &udp_spec, nullptr, &udp_mask},
+        {RTE_FLOW_ITEM_TYPE_END, nullptr, nullptr, nullptr},
+    };
+    rte_flow_action_queue to{static_cast<uint16_t>(q)};
+    rte_flow_action actions[] = {{RTE_FLOW_ACTION_TYPE_QUEUE, &to},
+                                 {RTE_FLOW_ACTION_TYPE_END, nullptr}};
+    rte_flow_error err{};
+    if (rte_flow_validate(port, &attr, pattern, actions, &err) != 0 ||
+        !rte_flow_create(port, &attr, pattern, actions, &err)) {
+      if (q > 0) rte_flow_flush(port, &err);  // all or nothing
+      return false;
+    }
   }
   return true;
 }
@@ -182,6 +216,9 @@ bool DpdkDriver::open(std::string* error) {
   std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), d.me.mac.begin());
   d.me.udp_port = d.udp_port;
   d.me.udp_ports = static_cast<uint16_t>(d.n_workers);
+  d.steering = steer_ports(d.opts.port, d.me.ip, d.udp_port, d.n_workers)
+                   ? "rte_flow per-core UDP ports"
+                   : (d.n_workers > 1 ? "RSS" : "one queue");
   if (d.exc_port >= 0) {
     uint16_t ep = static_cast<uint16_t>(d.exc_port);
     if (!setup_port(ep, 1, d.n_workers, d, false, error)) return false;
@@ -221,9 +258,9 @@ std::string DpdkDriver::describe() const {
   const auto& m = d.me.mac;
   return fmt::format(
       "port {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} ip {}/{} udp ports {}-{} lcores {}"
-      "{}{}",
+      " steering {}{}{}",
       d.opts.port, m[0], m[1], m[2], m[3], m[4], m[5], ipv4_to_string(d.me.ip), d.prefix,
-      d.udp_port, d.udp_port + d.n_workers - 1, d.n_workers,
+      d.udp_port, d.udp_port + d.n_workers - 1, d.n_workers, d.steering,
       d.rx_csum ? " rx-checksum-offload" : "",
       d.exc_port >= 0 ? fmt::format(" exception port {} ({})", d.exc_port, d.exc_ifname) : "");
 }

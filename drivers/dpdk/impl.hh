@@ -41,6 +41,7 @@ struct DpdkDriver::Impl {
   bool exc_started = false;
   bool rx_csum = false;  // the NIC validates IPv4/UDP checksums for us
   std::string exc_ifname;
+  const char* steering = "one queue";  // how requests reach their lcore
   std::array<rte_mempool*, RTE_MAX_NUMA_NODES> pools{};
   std::unique_ptr<LcoreStats[]> stats;
   std::atomic<bool> quit{false};

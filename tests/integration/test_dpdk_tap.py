@@ -197,6 +197,10 @@ def run_checks(t, args, srv_ns, cli_ns, tap, exception):
         t.eq(cl.request(b"get k1\r\n"), b"VALUE k1 5 5\r\nhello\r\nEND\r\n",
              "still answering, item intact")
         t.check(int(after.get("dpdk:lcore0:requests", 0)) > 0, "per-lcore request counter")
+        t.check(int(after.get("dpdk:lcore0:get_hits", 0)) > int(before.get("dpdk:lcore0:get_hits", 0)),
+                "per-lcore hit counter")
+        t.check(int(after.get("dpdk:lcore0:busy_polls", 0)) > 0 and
+                int(after.get("dpdk:lcore0:idle_polls", 0)) > 0, "busy and idle polls counted")
 
         if exception:
             t.begin("TCP through the exception path to the kernel")

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+
+#include "common/counter.hh"
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -31,18 +33,7 @@ namespace cachet::dataplane {
   X(store_too_large, "storage commands refused: value larger than the item limit") \
   X(store_no_memory, "storage commands refused: no memory")
 
-// A counter written by one thread and read by any: relaxed load and store, no locked
-// instruction on the writer's path.
-class Counter {
- public:
-  void add(uint64_t n = 1) {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
+using common::Counter;
 
 // One worker's counters, on cache lines of their own.
 struct alignas(64) WorkerStats {

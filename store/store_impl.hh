@@ -8,6 +8,7 @@
 #include <memory>
 #include <string_view>
 
+#include "common/counter.hh"
 #include "common/hash.hh"
 #include "store/arena.hh"
 #include "store/index.hh"
@@ -21,13 +22,7 @@ inline uint32_t item_checksum(const Item* it) {
   return static_cast<uint32_t>(XXH3_64bits_withSeed(it->key(), it->nkey + it->nbytes, it->flags));
 }
 
-// A counter written by one thread, read and reset by others without tearing.
-struct Counter {
-  std::atomic<uint64_t> v{0};
-  void add(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  uint64_t get() const { return v.load(std::memory_order_relaxed); }
-  void reset() { v.store(0, std::memory_order_relaxed); }
-};
+using common::Counter;
 
 // Per-class counters of one worker (memcached's per-slab-class names).
 #define CACHET_CLASS_COUNTERS(X) \

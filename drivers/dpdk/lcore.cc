@@ -8,6 +8,7 @@
 
 #include <cstring>
 
+#include "common/counter.hh"
 #include "drivers/dpdk/impl.hh"
 #include "drivers/dpdk/src_limiter.hh"
 
@@ -44,9 +45,7 @@ class TxBatch {
   uint16_t n_ = 0;
 };
 
-void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
+using common::bump;
 
 // Writes reply datagrams: the first into the request mbuf when it fits, then fresh mbufs.
 class ReplySink final : public DatagramSink {

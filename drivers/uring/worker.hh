@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/byte_buf.hh"
+#include "common/counter.hh"
 #include "drivers/driver.hh"
 #include "drivers/uring/setup.hh"
 
@@ -29,9 +30,7 @@ struct alignas(64) Counters {
   std::atomic<uint64_t> datagrams_in{0};
   std::atomic<uint64_t> datagrams_out{0};
 
-  static void add(std::atomic<uint64_t>& c, uint64_t n) {
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
+  static void add(std::atomic<uint64_t>& c, uint64_t n) { common::bump(c, n); }
 };
 static_assert(alignof(Counters) == 64 && sizeof(Counters) == 64);
 

@@ -3,11 +3,11 @@
 #pragma once
 
 #include <atomic>
-
-#include "common/counter.hh"
 #include <cstdint>
 #include <memory>
 #include <mutex>
+
+#include "common/counter.hh"
 
 namespace cachet::dataplane {
 

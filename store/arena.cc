@@ -215,6 +215,11 @@ std::unique_ptr<Arena> Arena::open(const std::string& name, const Geometry& g,
   return a;
 }
 
+void Arena::unlock() {
+  if (!path_.empty() && fd_ >= 0) flock(fd_, LOCK_UN);
+  locked_ = false;
+}
+
 Arena::~Arena() {
   if (base_) munmap(base_, mapped_);
   if (fd_ >= 0) ::close(fd_);

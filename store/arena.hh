@@ -48,6 +48,11 @@ class Arena {
   bool created() const { return created_; }
   const std::string& path() const { return path_; }
 
+  // Whether this process still holds the arena's lock (named arenas; a private one: always).
+  bool locked() const { return locked_; }
+  // Drops the lock so another process may attach; the mapping stays until destruction.
+  void unlock();
+
   template <class T>
   T* at(uint64_t off) const { return reinterpret_cast<T*>(base_ + off); }
   uint64_t offset_of(const void* p) const { return static_cast<const char*>(p) - base_; }
@@ -58,6 +63,7 @@ class Arena {
   size_t mapped_ = 0;
   int fd_ = -1;
   bool created_ = false;
+  bool locked_ = true;
   std::string path_;
 };
 

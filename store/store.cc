@@ -97,7 +97,14 @@ StoreImpl::StoreImpl(const Options& opts, const Geometry& g, std::unique_ptr<Are
   }
 }
 
-StoreImpl::~StoreImpl() { hdr_->attached.store(0); }
+StoreImpl::~StoreImpl() {
+  if (arena_->locked()) hdr_->attached.store(0);
+}
+
+void StoreImpl::detach() {
+  hdr_->attached.store(0);
+  arena_->unlock();
+}
 
 StoreImpl::Death StoreImpl::death(const Item* it, uint32_t now) const {
   if (it->exptime != 0 && it->exptime <= now) return Death::expired;

@@ -248,6 +248,11 @@ class Store {
 
   virtual const Options& options() const = 0;
 
+  // Lets another process attach the arena now: marks it detached and drops this process's
+  // lock, leaving the (slow, memory-sized) unmapping to destruction. Nothing may use the store
+  // afterwards but its destructor.
+  virtual void detach() = 0;
+
   // ---- Meta protocol (store_meta.cc). Same locking rules as the methods above.
 
   // mg and me: looks key up and calls fn with its MetaView; returns false on a miss without

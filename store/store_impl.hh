@@ -67,6 +67,7 @@ class StoreImpl final : public Store {
   std::vector<ClassStats> class_stats() const override;
   void reset_stats() override;
   const Options& options() const override { return opts_; }
+  void detach() override;
   // Meta protocol (store_meta.cc).
   bool meta_get(Worker& w, std::string_view key, const MetaGetArgs& args, common::ByteBuf& out,
                 MetaFn fn) override;

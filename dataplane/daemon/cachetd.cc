@@ -93,8 +93,10 @@ int take_over(const dataplane::Settings& settings, drivers::UringDriver& driver)
     return 1;
   }
   drivers::Handoff h;
+  common::log::debug("takeover t={:.3f} ms: requested", common::mono_ns() / 1e6);
   bool ok = takeover::receive_handoff(pred, &h, &error) &&
             takeover::wait_released(pred, 10'000, &error);
+  common::log::debug("takeover t={:.3f} ms: received, arena free", common::mono_ns() / 1e6);
   close(pred);
   if (!ok) {
     std::fprintf(stderr, "cachetd: takeover failed: %s\n", error.c_str());
@@ -122,6 +124,7 @@ class Successor {
     waiter_ = std::thread([this, stop_these] {
       int fd = listener_.wait_request(quit_);
       if (fd < 0) return;
+      common::log::debug("takeover t={:.3f} ms: asked", common::mono_ns() / 1e6);
       fd_.store(fd);
       common::log::info("takeover: a successor asked; handing off");
       handing_.begin_handoff();
@@ -142,11 +145,13 @@ class Successor {
     int fd = fd_.exchange(-1);
     if (fd < 0) return;
     std::string error;
+    common::log::debug("takeover t={:.3f} ms: drained", common::mono_ns() / 1e6);
     drivers::Handoff h = handing_.take_handoff();
     bool ok = takeover::send_handoff(fd, h, &error);
     listener_.close();
     release();
     takeover::send_released(fd, ok, error);
+    common::log::debug("takeover t={:.3f} ms: sent and released", common::mono_ns() / 1e6);
     close(fd);
     if (!ok) common::log::error("takeover: {}", error);
   }
@@ -164,6 +169,13 @@ int run_uring(dataplane::Settings& settings) {
   const uint64_t start_ns = common::mono_ns();
   settings.store.workers = settings.net.threads;
   drivers::UringDriver driver(settings.net);
+  // A successor makes its rings and workers before it asks: the predecessor stops serving
+  // only for the handoff itself.
+  if (!settings.takeover.empty()) driver.expect_handoff();
+  if (!driver.open(&error)) {
+    std::fprintf(stderr, "cachetd: %s\n", error.c_str());
+    return 1;
+  }
   if (int rc = take_over(settings, driver)) return rc;
   std::unique_ptr<store::Store> store = store::Store::open(settings.store, &error);
   if (!store) {
@@ -171,10 +183,6 @@ int run_uring(dataplane::Settings& settings) {
     return 1;
   }
   auto server = std::make_unique<dataplane::Server>(*store, settings);
-  if (!driver.open(&error)) {
-    std::fprintf(stderr, "cachetd: %s\n", error.c_str());
-    return 1;
-  }
   server->set_driver(&driver);
   g_drivers[0].store(&driver);
   install_signals();
@@ -195,11 +203,12 @@ int run_uring(dataplane::Settings& settings) {
                         (common::mono_ns() - start_ns) / 1e6));
 
   Successor successor(settings.net.admin_socket, {}, driver);
+  common::log::debug("t={:.3f} ms: serving", common::mono_ns() / 1e6);
   driver.run(*server);
   g_drivers[0].store(nullptr);  // the driver goes before we return; a late signal must not reach it
   successor.complete([&] {
     server.reset();
-    store.reset();  // detached: the flock and the attached mark go with it
+    store->detach();  // the successor may attach now; unmapping comes after, off its path
   });
   common::log::info("cachetd: stopped");
   return 0;
@@ -242,6 +251,14 @@ int run_dpdk(dataplane::Settings& settings) {
   drivers::UringDriver uring(kernel);
   const bool kernel_path = want_tcp || !kernel.admin_socket.empty();
 
+  if (!settings.takeover.empty()) uring.expect_handoff();
+  // The kernel path binds no address of its own on a takeover (it adopts the predecessor's
+  // sockets), so it can be made ready before asking; otherwise it binds the DPDK address,
+  // which exists only once the exception interface is up (after dpdk->open()).
+  if (kernel_path && !settings.takeover.empty() && !uring.open(&error)) {
+    std::fprintf(stderr, "cachetd: kernel path beside DPDK: %s\n", error.c_str());
+    return 1;
+  }
   const uint64_t asked_ns = common::mono_ns();
   if (int rc = take_over(settings, uring)) return rc;
   auto dpdk = std::make_unique<drivers::dpdk::DpdkDriver>(settings.dpdk, settings.net.udp_port);
@@ -263,7 +280,7 @@ int run_dpdk(dataplane::Settings& settings) {
   auto server = std::make_unique<dataplane::Server>(*store, settings);
   server->set_driver(dpdk.get());
   // The kernel side binds the DPDK address, which the exception interface now carries.
-  if (kernel_path && !uring.open(&error)) {
+  if (kernel_path && settings.takeover.empty() && !uring.open(&error)) {
     std::fprintf(stderr, "cachetd: kernel path beside DPDK: %s\n", error.c_str());
     return 1;
   }
@@ -290,7 +307,7 @@ int run_dpdk(dataplane::Settings& settings) {
   successor.complete([&] {
     server.reset();
     dpdk.reset();  // stops and closes the port and EAL: the successor may open them now
-    store.reset();
+    store->detach();
   });
   common::log::info("cachetd: stopped");
   return 0;

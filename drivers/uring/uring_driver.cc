@@ -150,9 +150,12 @@ void UringDriver::Impl::spread_adopted() {
   adopted = Handoff{};
 }
 
+void UringDriver::expect_handoff() { impl_->adopting = true; }
+
 void UringDriver::adopt(Handoff h) {
   impl_->adopted = std::move(h);
   impl_->adopting = true;
+  if (impl_->opened) impl_->spread_adopted();  // workers exist and do not run yet
 }
 
 void UringDriver::begin_handoff() {

@@ -68,8 +68,10 @@ class UringDriver final : public Driver {
   // return. Async-signal-safe. take_handoff() after run() returned gives the descriptors.
   void begin_handoff();
   Handoff take_handoff();
-  // New side, before open(): serve these descriptors instead of opening sockets. Connections
-  // are spread over the workers and their pending bytes are parsed first.
+  // New side: expect_handoff() before open() makes open() prepare rings and workers but open
+  // no TCP/UDP socket of its own; adopt() (before run()) then gives it the predecessor's
+  // descriptors. Connections are spread over the workers, their pending bytes parsed first.
+  void expect_handoff();
   void adopt(Handoff h);
 
  private:

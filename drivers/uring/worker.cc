@@ -138,12 +138,14 @@ bool Worker::run(Handler& handler) {
   }
   if (handing_off_ && handoff_done() && !shared_.stop.load(std::memory_order_relaxed)) {
     // Handed off: the sockets stay open for export_handoff(); nothing is in flight.
+    common::log::debug("worker {} t={:.3f} ms: handed off", id_, common::mono_ns() / 1e6);
     handed_off_ = true;
   } else {
     shutdown();
   }
   io_uring_queue_exit(&ring_);  // from this thread: the ring's exit work signals its users
   ring_ready_ = false;
+  common::log::debug("worker {} t={:.3f} ms: ring closed", id_, common::mono_ns() / 1e6);
   return ok;
 }
 
@@ -206,6 +208,7 @@ void Worker::handle(uint64_t ud, int res, unsigned flags) {
 }
 
 void Worker::begin_handoff() {
+  common::log::debug("worker {} t={:.3f} ms: handoff begins", id_, common::mono_ns() / 1e6);
   handing_off_ = true;
   handoff_deadline_ns_ = common::mono_ns() + kHandoffWaitNs;
   for (auto& l : listeners_) {

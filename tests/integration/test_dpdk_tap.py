@@ -218,6 +218,17 @@ def run_checks(t, args, srv_ns, cli_ns, tap, exception):
             c.close()
 
 
+def wait_port_ready(log, starts, timeout=30.0):
+    """Until cachetd has logged its DPDK port started `starts` times: DPDK's tap PMD configures
+    the interface by name in cachetd's namespace, so it must not be moved away before that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if open(log, errors="replace").read().count("cachet info: dpdk: port ") >= starts:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def upgrade(t, args, srv_ns, cli_ns, tap, first, base_cmd, admin, log, tail):
     t.begin("upgrade in place on the DPDK port")
     admin2 = admin + ".next"
@@ -228,7 +239,8 @@ def upgrade(t, args, srv_ns, cli_ns, tap, first, base_cmd, admin, log, tail):
     except Exception:  # noqa: BLE001 - reported below
         pass
     t.check(first.poll() is not None, "first cachetd exited", tail())
-    t.check(netns.wait_link(srv_ns, tap), "successor created its tap", tail())
+    t.check(netns.wait_link(srv_ns, tap) and wait_port_ready(log, 2), "successor started its port",
+            tail())
     netns.ip("link", "set", tap, "netns", cli_ns, ns=srv_ns)
     netns.ip("addr", "add", CLIENT_IP + "/24", "dev", tap, ns=cli_ns)
     netns.ip("link", "set", tap, "up", ns=cli_ns)
@@ -294,8 +306,8 @@ def main():
         cmd += ["--shm", shm]
     proc = harness.spawn(cmd + (["--admin-socket", admin] if args.upgrade else []), log)
     try:
-        if not netns.wait_link(srv_ns, tap):
-            t.fail("cachetd created tap %s" % tap, tail())
+        if not netns.wait_link(srv_ns, tap) or not wait_port_ready(log, 1):
+            t.fail("cachetd created tap %s and started its port" % tap, tail())
             return t.finish()
         netns.ip("link", "set", tap, "netns", cli_ns, ns=srv_ns)
         netns.ip("addr", "add", CLIENT_IP + "/24", "dev", tap, ns=cli_ns)

@@ -10,6 +10,13 @@
 #include "perf/loadgen/report.hh"
 #include "perf/loadgen/worker.hh"
 #include "perf/loadgen/workload.hh"
+#ifdef CACHET_LOAD_DPDK
+#include "perf/loadgen/dpdk_transport.hh"
+#else
+namespace cachet::perf {
+class DpdkContext;
+}
+#endif
 
 namespace cachet::perf {
 namespace {
@@ -21,9 +28,20 @@ double mean_value_size(const Workload& w) {
   return n ? sum / n : 0;
 }
 
-int run(const Options& opt) {
+// One load run on kernel sockets, or on the DPDK context's lcores when dpdk is set.
+int run_load(Options& opt, [[maybe_unused]] DpdkContext* dpdk) {
+#ifdef CACHET_LOAD_DPDK
+  if (dpdk && opt.conns < opt.threads) {
+    fmt::print(stderr, "cachet-load: --conns {} is fewer than the {} EAL lcores\n", opt.conns,
+               opt.threads);
+    return 1;
+  }
+#endif
   Workload wl(opt);
   Shared sh(opt, wl, opt.threads);
+#ifdef CACHET_LOAD_DPDK
+  if (dpdk) sh.make_transport = [&](unsigned i) { return dpdk->transport(i); };
+#endif
   std::vector<std::unique_ptr<Worker>> workers;
   const unsigned T = opt.threads;
   for (unsigned t = 0; t < T; ++t) {
@@ -35,9 +53,16 @@ int run(const Options& opt) {
     if (opt.max_requests && quota == 0) quota = 1;
     workers.push_back(std::make_unique<Worker>(t, sh, conns, lo, hi, quota));
   }
-  std::vector<std::thread> threads;
-  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
-  for (auto& th : threads) th.join();
+#ifdef CACHET_LOAD_DPDK
+  if (dpdk) {
+    dpdk->launch([&](unsigned i) { workers[i]->run(); });
+  } else
+#endif
+  {
+    std::vector<std::thread> threads;
+    for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+    for (auto& th : threads) th.join();
+  }
 
   RunSummary r;
   for (auto& w : workers) r.total.merge(w->stats());
@@ -51,6 +76,12 @@ int run(const Options& opt) {
   }
   if (r.ran && r.total.requests == 0 && r.total.first_error.empty())
     r.total.first_error = "no request was answered in the measured window";
+#ifdef CACHET_LOAD_DPDK
+  if (dpdk) {
+    r.link_json = dpdk->json();
+    r.link_desc = dpdk->describe();
+  }
+#endif
   if (!opt.quiet) print_summary(opt, r);
   if (!opt.json.empty()) {
     std::string err;
@@ -68,6 +99,32 @@ int run(const Options& opt) {
     return 2;
   }
   return 0;
+}
+
+int run(Options& opt) {
+#ifdef CACHET_LOAD_DPDK
+  if (opt.dpdk()) {
+    // EAL, the port and ARP first; the workers then run on the EAL lcores, one each.
+    std::string err;
+    std::unique_ptr<DpdkContext> dpdk = dpdk_open(opt, &err);  // outlives the workers
+    if (!dpdk) {
+      fmt::print(stderr, "cachet-load: {}\n", err);
+      return 1;
+    }
+    opt.threads = dpdk->lcores();
+    int rc = opt.mode == Mode::ceiling ? run_ceiling(opt, *dpdk) : run_load(opt, dpdk.get());
+    if (opt.dpdk_linger > 0) dpdk->linger(opt.dpdk_linger);
+    return rc;
+  }
+#else
+  if (opt.dpdk()) {
+    fmt::print(stderr,
+               "cachet-load: --dpdk-args: this build has no DPDK transport (libdpdk-dev was not "
+               "found when it was configured)\n");
+    return 1;
+  }
+#endif
+  return run_load(opt, nullptr);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <functional>
@@ -116,6 +117,42 @@ std::vector<Spec> table(Options* o) {
       {"quiet", nullptr, "off", "print no human summary", flag(&o->quiet)},
       {"marks", nullptr, "off", "print 'cachet-load: window start|end' lines (for perf/run)",
        flag(&o->marks)},
+      {"server-stats", nullptr, "off",
+       "UDP: send `stats` at the window's start and end, report the counters' deltas",
+       flag(&o->server_stats)},
+      {"mode", "memcache|ceiling", "memcache",
+       "ceiling (DPDK only): echo raw UDP frames off a forwarder, report round trips/s",
+       [=](std::string_view s) {
+         if (s == "memcache")
+           o->mode = Mode::memcache;
+         else if (s == "ceiling")
+           o->mode = Mode::ceiling;
+         else
+           return false;
+         return true;
+       }},
+      {"dpdk-args", "EAL", "",
+       "DPDK transport: EAL arguments, e.g. \"-l 1 --no-pci --no-huge -m 512 --file-prefix g "
+       "--vdev=net_memif0,role=client,socket=/tmp/m.sock\" (one worker per lcore)",
+       [=](std::string_view s) { return !(o->dpdk_args = std::string(s)).empty(); }},
+      {"dpdk-ip", "A.B.C.D/NN", "", "DPDK: our IPv4 address on the port",
+       [=](std::string_view s) { return !(o->dpdk_ip = std::string(s)).empty(); }},
+      {"dpdk-peer", "A.B.C.D", "", "DPDK: the server's IPv4 address (its MAC comes from ARP)",
+       [=](std::string_view s) { return !(o->dpdk_peer = std::string(s)).empty(); }},
+      {"dpdk-port", "N", "0", "DPDK: ethdev port id", u(&o->dpdk_port, 0, 1023)},
+      {"dpdk-arp-timeout", "SEC", fmt::format("{}", d.dpdk_arp_timeout),
+       "DPDK: seconds for the link to come up and the peer to answer ARP",
+       u(&o->dpdk_arp_timeout, 0.1, 120.0)},
+      {"dpdk-linger", "SEC", "0",
+       "DPDK: after the run keep the port open until the peer goes down, at most SEC (so the "
+       "memif server can stop first; prints 'cachet-load: lingering ...')",
+       u(&o->dpdk_linger, 0.0, 600.0)},
+      {"dpdk-no-udp-checksum", nullptr, "off", "DPDK: send requests without a UDP checksum",
+       flag(&o->dpdk_no_udp_checksum)},
+      {"frame-size", "N", fmt::format("{}", d.frame_size),
+       "ceiling: Ethernet frame bytes (66..1514)", u(&o->frame_size, 66, 1514)},
+      {"window", "N", fmt::format("{}", d.window), "ceiling: frames in flight, all lcores",
+       u(&o->window, 1, kMaxDpdkWindow)},
   };
 }
 
@@ -186,6 +223,34 @@ int parse_options(int argc, char** argv, Options* opt) {
                opt->value_size, kMaxUdpValueSize);
     return 1;
   }
+  if (opt->dpdk()) {
+    if (opt->dpdk_ip.empty() || opt->dpdk_peer.empty()) {
+      fmt::print(stderr, "cachet-load: --dpdk-args needs --dpdk-ip A.B.C.D/NN and --dpdk-peer\n");
+      return 1;
+    }
+    opt->udp = true;  // memcache over DPDK is memcached's UDP framing
+    if (opt->value_dist == ValueDist::fixed && opt->value_size > kMaxDpdkValueSize) {
+      fmt::print(stderr,
+                 "cachet-load: --value-size {} does not fit one Ethernet frame over DPDK (max {})\n",
+                 opt->value_size, kMaxDpdkValueSize);
+      return 1;
+    }
+    unsigned depth = opt->preload ? std::max(opt->pipeline, 32u) : opt->pipeline;
+    if (opt->mode == Mode::memcache && uint64_t{opt->conns} * depth > kMaxDpdkWindow) {
+      fmt::print(stderr,
+                 "cachet-load: --conns {} x {} in flight exceeds the DPDK window of {} requests "
+                 "(one memif ring; the preload keeps 32 per connection)\n",
+                 opt->conns, depth, kMaxDpdkWindow);
+      return 1;
+    }
+  } else if (opt->mode == Mode::ceiling) {
+    fmt::print(stderr, "cachet-load: --mode ceiling needs the DPDK transport (--dpdk-args)\n");
+    return 1;
+  }
+  if (opt->server_stats && !opt->udp) {
+    fmt::print(stderr, "cachet-load: --server-stats needs --udp or --dpdk-args\n");
+    return 1;
+  }
   unsigned digits = fmt::formatted_size("{}", opt->keys - 1) + 1;
   if (opt->key_dist == KeyDist::fixed && opt->key_size < digits) {
     fmt::print(stderr, "cachet-load: --key-size {} too small for --keys {} (need >= {})\n",
@@ -203,6 +268,9 @@ const char* to_string(KeyDist d) {
 }
 const char* to_string(IoKind k) {
   return k == IoKind::uring ? "uring" : "epoll";
+}
+const char* to_string(Mode m) {
+  return m == Mode::memcache ? "memcache" : "ceiling";
 }
 
 }  // namespace cachet::perf

@@ -10,6 +10,7 @@ namespace cachet::perf {
 enum class ValueDist { fixed, wildcard };  // wildcard: Facebook ETC (Atikoglu et al. 2012)
 enum class KeyDist { fixed, etc };
 enum class IoKind { uring, epoll };
+enum class Mode { memcache, ceiling };  // ceiling: raw UDP echo frames (DPDK only)
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -38,6 +39,20 @@ struct Options {
   uint64_t seed = 1;
   bool quiet = false;  // no human summary
   bool marks = false;  // print a line when the measured window starts and ends
+  bool server_stats = false;  // UDP: fetch `stats` at the window's edges, report the deltas
+  // DPDK transport (perf/loadgen/dpdk_transport.*): memcache over UDP on an ethdev port.
+  std::string dpdk_args;      // EAL arguments; non-empty selects the DPDK transport
+  std::string dpdk_ip;        // our address, A.B.C.D/NN
+  std::string dpdk_peer;      // the server's address, A.B.C.D
+  uint16_t dpdk_port = 0;     // ethdev port id
+  double dpdk_arp_timeout = 10;  // seconds for link up + ARP resolution
+  double dpdk_linger = 0;        // seconds to keep the port open after the run (see linger())
+  bool dpdk_no_udp_checksum = false;
+  Mode mode = Mode::memcache;
+  unsigned frame_size = 128;  // ceiling: Ethernet frame bytes (no FCS)
+  unsigned window = 256;      // ceiling: frames in flight in total
+
+  bool dpdk() const { return !dpdk_args.empty(); }
 };
 
 // Largest value the generator sends: memcached's 1 MB item limit minus room for the item
@@ -45,6 +60,13 @@ struct Options {
 inline constexpr uint32_t kMaxValueSize = (1u << 20) - 1024;
 // memcached takes a UDP request in one datagram of at most 64 KB.
 inline constexpr uint32_t kMaxUdpValueSize = 60000;
+// Over DPDK a request is one Ethernet frame (MTU 1500: 1472 bytes of UDP payload, no IP
+// fragments): a set of the longest key and this value still fits.
+inline constexpr uint32_t kMaxDpdkValueSize = 1150;
+inline constexpr unsigned kMaxDpdkUdpPayload = 1472;
+// Requests (datagrams) in flight over DPDK, all threads: stays under one memif ring (1024) so
+// that a slow server can never overflow a ring and lose a request.
+inline constexpr unsigned kMaxDpdkWindow = 1024;
 inline constexpr unsigned kMaxKeySize = 250;  // memcached's KEY_MAX_LENGTH
 inline constexpr unsigned kMaxMultiget = 100;
 
@@ -55,5 +77,6 @@ int parse_options(int argc, char** argv, Options* opt);
 const char* to_string(ValueDist d);
 const char* to_string(KeyDist d);
 const char* to_string(IoKind k);
+const char* to_string(Mode m);
 
 }  // namespace cachet::perf

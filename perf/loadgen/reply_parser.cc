@@ -133,6 +133,11 @@ ParseResult ReplyParser::value_line(std::string_view fields, std::string_view af
     if (value_errors_++ == 0)
       what_ = fmt::format("value of '{}' has {} bytes, preloaded {}", printable(tok[0]), bytes,
                           w_->value_size(keys_[c]));
+  } else if (check_sizes_ && after.substr(0, bytes) != w_->value_bytes(bytes)) {
+    // Every set this generator sends writes the same pattern: anything else is corruption.
+    if (value_errors_++ == 0)
+      what_ = fmt::format("value of '{}' ({} bytes) differs from what was stored",
+                          printable(tok[0]), bytes);
   }
   *block = static_cast<size_t>(bytes) + 2;
   return ParseResult::done;

@@ -16,8 +16,8 @@ enum class ParseResult { need_more, done, error };
 
 class ReplyParser {
  public:
-  // check_sizes: a hit whose length differs from the workload's size for that key is a value
-  // error (only sound when this run preloaded every key). expect_cas: requests are `gets`.
+  // check_sizes: a hit whose length or bytes differ from what the workload stores for that key
+  // is a value error (only sound when this run preloaded every key). expect_cas: requests are `gets`.
   ReplyParser(const Workload& w, bool check_sizes, bool expect_cas)
       : w_(&w), check_sizes_(check_sizes), expect_cas_(expect_cas) {}
 

@@ -45,8 +45,22 @@ std::string lat_line(const char* name, const Histogram& h) {
       us(h.max()), h.mean() / 1000.0, h.count());
 }
 
+const char* transport_name(const Options& o) {
+  return o.dpdk() ? "dpdk-udp" : o.udp ? "udp" : "tcp";
+}
+
 std::string value_desc(const Options& o) {
   return o.value_dist == ValueDist::fixed ? fmt::format("fixed:{}", o.value_size) : "wildcard";
+}
+
+bool write_file(const std::string& path, const std::string& s, std::string* error) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f || std::fwrite(s.data(), 1, s.size(), f) != s.size()) {
+    *error = fmt::format("cannot write --json {}: {}", path, std::strerror(errno));
+    if (f) std::fclose(f);
+    return false;
+  }
+  return std::fclose(f) == 0;
 }
 
 }  // namespace
@@ -56,9 +70,11 @@ void print_summary(const Options& o, const RunSummary& r) {
   fmt::print(
       "cachet-load {}:{} {} io={} threads={} conns={} pipeline={} keys={} key-size={} "
       "value={} (mean {:.0f} B) get-ratio={} multiget={} cmd={}\n",
-      o.host, o.port, o.udp ? "udp" : "tcp", to_string(o.io), o.threads, o.conns, o.pipeline,
+      o.dpdk() ? o.dpdk_peer : o.host, o.port, transport_name(o),
+      o.dpdk() ? "dpdk" : to_string(o.io), o.threads, o.conns, o.pipeline,
       o.keys, o.key_dist == KeyDist::fixed ? fmt::format("{}", o.key_size) : "etc", value_desc(o),
       r.mean_value, o.get_ratio, o.multiget, o.gets_cmd ? "gets" : "get");
+  if (!r.link_desc.empty()) fmt::print("  {}\n", r.link_desc);
   if (o.preload)
     fmt::print("  preload: {} sets in {:.2f} s{}\n", t.preload_sets, r.preload_s,
                t.preload_incomplete ? " (INCOMPLETE)" : "");
@@ -69,6 +85,9 @@ void print_summary(const Options& o, const RunSummary& r) {
     fmt::print("  requests/s  {:>12.0f}   ({} requests: {} gets of {} keys, {} sets)\n",
                r.requests_per_s(), t.requests, t.gets, o.multiget, t.sets);
     fmt::print("  hit ratio   {:>12.4f}   ({} hits, {} misses)\n", r.hit_ratio(), t.hits, t.misses);
+    if (o.dpdk())
+      fmt::print("  packets/s   {:>12.0f} rx {:.0f} tx in the window\n", r.rx_packets_per_s(),
+                 r.tx_packets_per_s());
     fmt::print("{}", lat_line("all", t.lat));
     if (t.lat_get.count() && t.lat_set.count())
       fmt::print("{}{}", lat_line("get", t.lat_get), lat_line("set", t.lat_set));
@@ -76,11 +95,16 @@ void print_summary(const Options& o, const RunSummary& r) {
   if (r.ran)
     fmt::print(
         "  generator   {:>12.1f}%  CPU of its {} thread(s) in the window; {:.1f}% of polls found "
-        "nothing\n",
-        100 * r.cpu_util(o.threads), o.threads, t.polls ? 100.0 * t.empty_polls / t.polls : 0.0);
-  fmt::print("  errors {}: protocol {}, server {}, value {}, connection {}; udp timeouts {}\n",
+        "nothing; {:.1f}% of the window waiting for replies\n",
+        100 * r.cpu_util(o.threads), o.threads, t.polls ? 100.0 * t.empty_polls / t.polls : 0.0,
+        100 * r.idle_share(o.threads));
+  fmt::print("  errors {}: protocol {}, server {}, value {}, connection {}, frame {}; udp timeouts "
+             "{}{}\n",
              t.errors(), t.protocol_errors, t.server_errors, t.value_errors, t.conn_errors,
-             t.timeouts);
+             t.frame_errors, t.timeouts, t.timeouts_are_errors ? " (errors over DPDK)" : "");
+  for (const char* k : {"dpdk:lcore0:busy_polls", "dpdk:lcore0:idle_polls"})
+    if (auto it = t.server_stats.find(k); it != t.server_stats.end())
+      fmt::print("  server {} {}\n", k, it->second);
   if (!t.first_error.empty()) fmt::print("  first error: {}\n", t.first_error);
   fmt::print("  status: {}\n", r.ok() ? "ok" : "FAILED");
   std::fflush(stdout);
@@ -96,7 +120,8 @@ bool write_json(const Options& o, const RunSummary& r, std::string* error) {
       "\"value_size\": {}, \"value_dist\": \"{}\", \"mean_value_size\": {:.1f}, "
       "\"get_ratio\": {}, \"multiget\": {}, \"command\": \"{}\", \"preload\": {}, \"seed\": "
       "{}}},\n",
-      json_str(o.host), o.port, o.udp ? "udp" : "tcp", to_string(o.io), o.threads, o.conns,
+      json_str(o.dpdk() ? o.dpdk_peer : o.host), o.port, transport_name(o),
+      o.dpdk() ? "dpdk" : to_string(o.io), o.threads, o.conns,
       o.pipeline, o.duration, o.warmup, o.max_requests, o.keys, o.key_size, to_string(o.key_dist),
       o.value_size, to_string(o.value_dist), r.mean_value, o.get_ratio, o.multiget,
       o.gets_cmd ? "gets" : "get", o.preload, o.seed);
@@ -107,22 +132,91 @@ bool write_json(const Options& o, const RunSummary& r, std::string* error) {
       "\"requests_per_sec\": {:.1f}, \"elapsed_s\": {:.4f}, \"requests\": {}, \"key_ops\": {}, "
       "\"gets\": {}, \"get_keys\": {}, \"sets\": {}, \"hits\": {}, \"misses\": {}, "
       "\"hit_ratio\": {:.6f}, \"errors\": {}, \"protocol_errors\": {}, \"server_errors\": {}, "
-      "\"value_errors\": {}, \"conn_errors\": {}, \"timeouts\": {}, \"first_error\": {}, "
-      "\"generator_cpu_util\": {:.4f}, \"empty_poll_ratio\": {:.4f}}},\n",
+      "\"value_errors\": {}, \"conn_errors\": {}, \"frame_errors\": {}, \"timeouts\": {}, "
+      "\"timeouts_are_errors\": {}, \"first_error\": {}, "
+      "\"generator_cpu_util\": {:.4f}, \"empty_poll_ratio\": {:.4f}, \"rx_packets\": {}, "
+      "\"tx_packets\": {}, \"rx_packets_per_sec\": {:.1f}, \"tx_packets_per_sec\": {:.1f}, "
+      "\"generator_idle_share\": {:.4f}}},\n",
       r.key_ops_per_s(), r.requests_per_s(), r.elapsed_s, t.requests, t.key_ops, t.gets, t.get_keys,
       t.sets, t.hits, t.misses, r.hit_ratio(), t.errors(), t.protocol_errors, t.server_errors,
-      t.value_errors, t.conn_errors, t.timeouts, json_str(t.first_error), r.cpu_util(o.threads),
-      t.polls ? static_cast<double>(t.empty_polls) / t.polls : 0.0);
+      t.value_errors, t.conn_errors, t.frame_errors, t.timeouts, t.timeouts_are_errors,
+      json_str(t.first_error), r.cpu_util(o.threads),
+      t.polls ? static_cast<double>(t.empty_polls) / t.polls : 0.0, t.rx_packets, t.tx_packets,
+      r.rx_packets_per_s(), r.tx_packets_per_s(), r.idle_share(o.threads));
   s += fmt::format("  \"latency_us\": {{\"all\": {}, \"get\": {}, \"set\": {}}},\n",
                    lat_json(t.lat), lat_json(t.lat_get), lat_json(t.lat_set));
-  s += fmt::format("  \"ok\": {}\n}}\n", r.ok());
-  std::FILE* f = std::fopen(o.json.c_str(), "w");
-  if (!f || std::fwrite(s.data(), 1, s.size(), f) != s.size()) {
-    *error = fmt::format("cannot write --json {}: {}", o.json, std::strerror(errno));
-    if (f) std::fclose(f);
-    return false;
+  if (!r.link_json.empty()) s += fmt::format("  \"dpdk\": {},\n", r.link_json);
+  if (o.server_stats) {
+    s += "  \"server_stats\": {";
+    const char* sep = "";
+    for (const auto& [k, v] : t.server_stats) {
+      s += fmt::format("{}{}: {}", sep, json_str(k), v);
+      sep = ", ";
+    }
+    s += "},\n";
+    s += "  \"server_idle_rate\": {";
+    sep = "";
+    for (const auto& [k, v] : t.server_idle_rate) {
+      if (v == 0) continue;
+      s += fmt::format("{}{}: {:.1f}", sep, json_str(k), v);
+      sep = ", ";
+    }
+    s += "},\n";
+    // At the end, the server's own DPDK counters that are not zero (drops by reason etc.).
+    s += "  \"server_stats_end\": {";
+    sep = "";
+    for (const auto& [k, v] : t.server_stats_end) {
+      if (v == 0 || k.compare(0, 5, "dpdk:") != 0) continue;
+      s += fmt::format("{}{}: {}", sep, json_str(k), v);
+      sep = ", ";
+    }
+    s += "},\n";
   }
-  return std::fclose(f) == 0;
+  s += fmt::format("  \"ok\": {}\n}}\n", r.ok());
+  return write_file(o.json, s, error);
+}
+
+void print_ceiling(const Options& o, const CeilingSummary& c) {
+  fmt::print("cachet-load ceiling: {}-byte UDP frames to {}:{}, {} in flight, {} lcore(s)\n",
+             o.frame_size, o.dpdk_peer, o.port, o.window, o.threads);
+  if (!c.link_desc.empty()) fmt::print("  {}\n", c.link_desc);
+  fmt::print("  measured {:.2f} s after {:.1f} s warmup\n", c.elapsed_s, o.warmup);
+  fmt::print("  round trips/s {:>10.0f}   ({} frames back of {} sent, {} lost, {} bad)\n",
+             c.round_trips_per_s(), c.received, c.sent, c.lost, c.bad);
+  fmt::print("  packets/s     {:>10.0f}   (both directions)\n", 2 * c.round_trips_per_s());
+  fmt::print("{}", lat_line("rtt", c.lat));
+  fmt::print("  generator   {:>12.1f}%  CPU; {:.1f}% of polls found nothing; {:.1f}% of the window "
+             "waiting\n",
+             c.elapsed_s > 0 ? 100.0 * c.cpu_ns / 1e9 / (c.elapsed_s * o.threads) : 0.0,
+             c.polls ? 100.0 * c.empty_polls / c.polls : 0.0,
+             c.elapsed_s > 0 ? 100.0 * c.idle_ns / 1e9 / (c.elapsed_s * o.threads) : 0.0);
+  if (!c.first_error.empty()) fmt::print("  first error: {}\n", c.first_error);
+  fmt::print("  status: {}\n", c.ok() ? "ok" : "FAILED");
+  std::fflush(stdout);
+}
+
+bool write_ceiling_json(const Options& o, const CeilingSummary& c, std::string* error) {
+  std::string s = "{\n  \"tool\": \"cachet-load\",\n  \"mode\": \"ceiling\",\n";
+  s += fmt::format(
+      "  \"config\": {{\"peer\": {}, \"port\": {}, \"transport\": \"dpdk-udp\", \"threads\": {}, "
+      "\"frame_size\": {}, \"window\": {}, \"duration_s\": {}, \"warmup_s\": {}, "
+      "\"max_requests\": {}}},\n",
+      json_str(o.dpdk_peer), o.port, o.threads, o.frame_size, o.window, o.duration, o.warmup,
+      o.max_requests);
+  s += fmt::format(
+      "  \"result\": {{\"metric\": \"round_trips_per_sec\", \"round_trips_per_sec\": {:.1f}, "
+      "\"packets_per_sec\": {:.1f}, \"elapsed_s\": {:.4f}, \"sent\": {}, \"received\": {}, "
+      "\"lost\": {}, \"bad\": {}, \"first_error\": {}, \"generator_cpu_util\": {:.4f}, "
+      "\"empty_poll_ratio\": {:.4f}, \"generator_idle_share\": {:.4f}}},\n",
+      c.round_trips_per_s(), 2 * c.round_trips_per_s(), c.elapsed_s, c.sent, c.received, c.lost,
+      c.bad, json_str(c.first_error),
+      c.elapsed_s > 0 ? c.cpu_ns / 1e9 / (c.elapsed_s * o.threads) : 0.0,
+      c.polls ? static_cast<double>(c.empty_polls) / c.polls : 0.0,
+      c.elapsed_s > 0 ? c.idle_ns / 1e9 / (c.elapsed_s * o.threads) : 0.0);
+  s += fmt::format("  \"latency_us\": {{\"all\": {}}},\n", lat_json(c.lat));
+  if (!c.link_json.empty()) s += fmt::format("  \"dpdk\": {},\n", c.link_json);
+  s += fmt::format("  \"ok\": {}\n}}\n", c.ok());
+  return write_file(o.json, s, error);
 }
 
 }  // namespace cachet::perf

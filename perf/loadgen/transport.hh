@@ -1,6 +1,6 @@
 // How cachet-load moves bytes: one Transport per worker thread owns that thread's connections
-// (TCP streams or connected UDP sockets) and moves bytes in batches. Kernel sockets today
-// (io_uring or epoll); a DPDK/memif transport implements the same interface later.
+// (TCP streams or connected UDP sockets) and moves bytes in batches. Kernel sockets (io_uring
+// or epoll) and DPDK (dpdk_transport.cc: UDP on an ethdev queue, one per lcore).
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,18 @@ class TransportHandler {
   virtual void on_recv(uint32_t conn, std::string_view bytes) = 0;
   // conn was closed by the peer (err 0) or failed (err = errno); nothing more arrives on it.
   virtual void on_closed(uint32_t conn, int err) = 0;
+  // A transport that receives in bursts (DPDK) may tell when the burst arrived (mono_ns), once
+  // per burst before its on_recv() calls, saving the handler a clock read per datagram.
+  virtual void on_rx_time(uint64_t) {}
+};
+
+// Link-level counters of a transport that sees frames (DPDK); kernel transports report zeros.
+struct LinkCounters {
+  uint64_t tx_packets = 0, rx_packets = 0;
+  // Frames the server sent that are wrong at the link/IP/UDP level (bad checksum, length,
+  // address, port) or requests that could not be sent: errors, never silently ignored.
+  uint64_t bad_frames = 0;
+  std::string first_bad;  // what the first bad frame was
 };
 
 class Transport {
@@ -37,6 +49,7 @@ class Transport {
   virtual int poll(uint64_t timeout_us, TransportHandler& handler) = 0;
   // Closes every connection; no callbacks follow.
   virtual void close_all() = 0;
+  virtual LinkCounters link_counters() const { return {}; }
 };
 
 std::unique_ptr<Transport> make_epoll_transport();

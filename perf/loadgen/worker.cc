@@ -29,7 +29,15 @@ void Stats::merge(const Stats& o) {
   value_errors += o.value_errors;
   conn_errors += o.conn_errors;
   timeouts += o.timeouts;
+  frame_errors += o.frame_errors;
+  tx_packets += o.tx_packets;
+  rx_packets += o.rx_packets;
+  timeouts_are_errors = timeouts_are_errors || o.timeouts_are_errors;
+  for (const auto& [k, v] : o.server_stats) server_stats[k] += v;
+  for (const auto& [k, v] : o.server_stats_end) server_stats_end[k] += v;
+  for (const auto& [k, v] : o.server_idle_rate) server_idle_rate[k] += v;
   polls += o.polls;
+  idle_ns += o.idle_ns;
   empty_polls += o.empty_polls;
   cpu_ns += o.cpu_ns;
   measured_end_ns = std::max(measured_end_ns, o.measured_end_ns);
@@ -52,8 +60,10 @@ Worker::Worker(unsigned index, Shared& sh, unsigned nconns, uint32_t key_lo, uin
       preload_next_(key_lo),
       preload_end_(key_hi),
       quota_(quota) {
-  // Lengths are checked only when this run stored every key: UDP may have dropped preload sets.
-  ReplyParser proto(wl_, opt_.preload && !opt_.udp, opt_.gets_cmd);
+  // Lengths are checked only when this run stored every key: kernel UDP may have dropped
+  // preload sets. Over DPDK a lost datagram is an error, so a finished preload stored them all.
+  ReplyParser proto(wl_, opt_.preload && (!opt_.udp || opt_.dpdk()), opt_.gets_cmd);
+  st_.timeouts_are_errors = opt_.dpdk();
   conns_.reserve(nconns);
   for (unsigned i = 0; i < nconns; ++i) {
     conns_.emplace_back(proto);
@@ -63,16 +73,22 @@ Worker::Worker(unsigned index, Shared& sh, unsigned nconns, uint32_t key_lo, uin
 }
 
 void Worker::run() {
-  tr_ = opt_.io == IoKind::uring ? make_uring_transport() : make_epoll_transport();
+  if (sh_.make_transport)
+    tr_ = sh_.make_transport(index_);
+  else
+    tr_ = opt_.io == IoKind::uring ? make_uring_transport() : make_epoll_transport();
   std::string err;
-  if (tr_->open(opt_.host, opt_.port, static_cast<unsigned>(conns_.size()),
-                opt_.udp ? Framing::datagram : Framing::stream, &err)) {
+  const bool probe = opt_.server_stats && index_ == 0;
+  if (probe) probe_conn_ = static_cast<uint32_t>(conns_.size());
+  if (tr_ && tr_->open(opt_.host, opt_.port, static_cast<unsigned>(conns_.size()) + probe,
+                       opt_.udp ? Framing::datagram : Framing::stream, &err)) {
     live_ = static_cast<unsigned>(conns_.size());
   } else {
     st_.setup_failed = true;
     note_error(err);
     sh_.abort.store(true);
   }
+  if (!sh_.abort.load() && probe_conn_ != UINT32_MAX) measure_server_idle();
   sh_.barrier.arrive_and_wait();  // everyone connected (or someone failed)
 
   if (!sh_.abort.load() && opt_.preload) {
@@ -98,18 +114,43 @@ void Worker::run() {
     st_.measured_end_ns = quota_ && issued_measured_ >= quota_ && in_flight_ == 0
                               ? last_done_
                               : std::min(common::mono_ns(), end_);
+    // The closing `stats` reply: a bounded wait (answers to requests still in flight are
+    // parsed meanwhile but no longer counted).
+    for (uint64_t until = common::mono_ns() + 1'000'000'000;
+         probe_edge_ >= 0 && common::mono_ns() < until;)
+      tr_->poll(opt_.busy_poll || opt_.dpdk() ? 0 : 1000, *this);
+    if (probe_done_[1]) st_.server_stats_end = probe_at_[1];
+    if (probe_done_[0] && probe_done_[1])
+      for (const auto& [k, v] : probe_at_[1])
+        if (auto it = probe_at_[0].find(k); it != probe_at_[0].end())
+          st_.server_stats[k] = v - it->second;
   }
-  tr_->close_all();
+  if (tr_) {
+    LinkCounters lc = tr_->link_counters();
+    st_.frame_errors += lc.bad_frames;
+    if (lc.bad_frames) note_error(lc.first_bad);
+    tr_->close_all();
+  }
 }
 
 void Worker::run_phase(Phase phase, uint64_t deadline) {
   phase_ = phase;
   uint64_t now = common::mono_ns();
+  bool window = false;  // inside the measured window (run phase)
+  if (phase == Phase::run && now >= warm_end_) {
+    // No warmup: the window opens before the first request (and the server's `stats` probe
+    // goes out ahead of it, so the server's counters cover exactly the measured requests).
+    window = true;
+    mark_window(true);
+  }
   for (uint32_t c = 0; c < conns_.size(); ++c) fill(c, now);
   uint64_t next_expire = now + kExpireEveryNs;
-  bool window = false;  // inside the measured window (run phase)
+  bool was_empty = false;
+  uint64_t prev = now;
   while (live_ > 0 && !phase_done() && !sh_.abort.load(std::memory_order_relaxed)) {
     now = common::mono_ns();
+    if (window && was_empty) st_.idle_ns += now - prev;
+    prev = now;
     if (now >= deadline) break;
     if (phase == Phase::run && !window && now >= warm_end_) {
       window = true;
@@ -117,11 +158,15 @@ void Worker::run_phase(Phase phase, uint64_t deadline) {
     }
     uint64_t wait_us =
         opt_.busy_poll ? 0 : std::max<uint64_t>(std::min(deadline - now, kMaxPollNs) / 1000, 1);
-    if (tr_->poll(wait_us, *this) == 0) ++st_.empty_polls;
+    rx_now_ = 0;
+    was_empty = tr_->poll(wait_us, *this) == 0;
+    if (was_empty) ++st_.empty_polls;
     ++st_.polls;
     if (opt_.udp && now >= next_expire) {
-      expire(now);
-      next_expire = now + kExpireEveryNs;
+      // A fresh clock: requests sent during poll() carry times later than `now`.
+      uint64_t t = common::mono_ns();
+      expire(t);
+      next_expire = t + kExpireEveryNs;
     }
   }
   if (window) mark_window(false);
@@ -134,10 +179,16 @@ void Worker::mark_window(bool start) {
   getrusage(RUSAGE_THREAD, &ru);
   auto ns = [](const timeval& tv) { return tv.tv_sec * 1'000'000'000ull + tv.tv_usec * 1000ull; };
   uint64_t cpu = ns(ru.ru_utime) + ns(ru.ru_stime);
-  if (start)
+  LinkCounters lc = tr_->link_counters();
+  if (start) {
     cpu_at_start_ = cpu;
-  else
+    link_at_start_ = lc;
+  } else {
     st_.cpu_ns += cpu - cpu_at_start_;
+    st_.tx_packets += lc.tx_packets - link_at_start_.tx_packets;
+    st_.rx_packets += lc.rx_packets - link_at_start_.rx_packets;
+  }
+  if (probe_conn_ != UINT32_MAX) send_probe(start ? 0 : 1);
   if (index_ == 0 && opt_.marks) {
     fmt::print("cachet-load: window {}\n", start ? "start" : "end");
     std::fflush(stdout);
@@ -213,6 +264,39 @@ void Worker::kill(uint32_t c, const std::string& why, uint64_t& counter) {
   k.rx.clear();
   ++counter;
   note_error(why);
+}
+
+bool Worker::probe_sync(int edge, uint64_t timeout_ns) {
+  send_probe(edge);
+  for (uint64_t until = common::mono_ns() + timeout_ns;
+       probe_edge_ >= 0 && common::mono_ns() < until;)
+    tr_->poll(opt_.busy_poll || opt_.dpdk() ? 0 : 1000, *this);
+  if (probe_edge_ >= 0) probe_edge_ = -1;  // a late reply is ignored
+  return probe_done_[edge];
+}
+
+// The server's counters while it has nothing to do: two `stats` 300 ms apart before any load.
+// perf/run divides the window's empty polls by this rate to estimate the server's idle time.
+void Worker::measure_server_idle() {
+  if (!probe_sync(2, 500'000'000)) return;
+  for (uint64_t until = common::mono_ns() + 300'000'000; common::mono_ns() < until;)
+    tr_->poll(opt_.busy_poll || opt_.dpdk() ? 0 : 1000, *this);
+  if (!probe_sync(3, 500'000'000)) return;
+  double secs = (probe_ns_[3] - probe_ns_[2]) / 1e9;
+  if (secs <= 0) return;
+  for (const auto& [k, v] : probe_at_[3])
+    if (auto it = probe_at_[2].find(k); it != probe_at_[2].end())
+      st_.server_idle_rate[k] = static_cast<double>(v - it->second) / secs;
+}
+
+// Asks the server for `stats` on the probe connection; the reply is parsed by on_probe().
+void Worker::send_probe(int edge) {
+  probe_edge_ = edge;
+  probe_rx_.clear();
+  const uint16_t id = static_cast<uint16_t>(0xfff0 + edge);
+  const char req[] = {static_cast<char>(id >> 8), static_cast<char>(id & 0xff), 0, 0, 0, 1, 0, 0,
+                      's', 't', 'a', 't', 's', '\r', '\n'};
+  tr_->send(probe_conn_, std::string_view(req, sizeof req));
 }
 
 void Worker::note_error(const std::string& what) {

@@ -2,6 +2,7 @@
 // validating them with ReplyParser, counting and timing them.
 #include <fmt/core.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "perf/loadgen/worker.hh"
@@ -12,8 +13,9 @@ constexpr size_t kMaxPending = 4u << 20;  // more unparsed input than any valid 
 }
 
 void Worker::on_recv(uint32_t c, std::string_view bytes) {
+  if (c == probe_conn_) return on_probe(bytes);
   if (!conns_[c].alive) return;
-  uint64_t now = common::mono_ns();
+  uint64_t now = rx_now_ ? rx_now_ : common::mono_ns();
   if (opt_.udp)
     on_datagram(c, bytes, now);
   else
@@ -21,6 +23,11 @@ void Worker::on_recv(uint32_t c, std::string_view bytes) {
 }
 
 void Worker::on_closed(uint32_t c, int err) {
+  if (c == probe_conn_) {
+    probe_conn_ = UINT32_MAX;
+    probe_edge_ = -1;
+    return;
+  }
   kill(
       c,
       err ? fmt::format("connection {} failed: {}", c, std::strerror(err))
@@ -84,9 +91,11 @@ void Worker::on_datagram(uint32_t c, std::string_view d, uint64_t now) {
   }
   uint16_t id = be16(0), seq = be16(2);
   uint32_t slot = UINT32_MAX;
-  for (uint32_t j = 0; j < k.count; ++j) {
-    uint32_t s = (k.head + j) % depth_;
-    if (!k.ring[s].done && k.ring[s].req_id == id) slot = s;
+  // Requests take consecutive ids in ring order, so the id says where the request sits.
+  if (k.count > 0) {
+    uint16_t off = static_cast<uint16_t>(id - k.ring[k.head].req_id);
+    uint32_t s = (k.head + off) % depth_;
+    if (off < k.count && !k.ring[s].done && k.ring[s].req_id == id) slot = s;
   }
   if (slot == UINT32_MAX) return;  // answer to a request already counted as lost
   const InFlight& f = k.ring[slot];
@@ -120,6 +129,43 @@ void Worker::on_datagram(uint32_t c, std::string_view d, uint64_t now) {
   }
   k.rx.clear();
   fill(c, now);
+}
+
+// A datagram of the `stats` reply: pieces in arrival order until `END`; each integer STAT is
+// kept. A reply to an older probe, or after the wait gave up, is ignored.
+void Worker::on_probe(std::string_view d) {
+  if (probe_edge_ < 0 || d.size() < 8) return;
+  const uint16_t id = static_cast<uint16_t>((static_cast<uint8_t>(d[0]) << 8) |
+                                            static_cast<uint8_t>(d[1]));
+  if (id != 0xfff0 + probe_edge_) return;
+  probe_rx_.append(d.substr(8));
+  std::string_view all = probe_rx_.view();
+  if (all.size() < 5 || all.substr(all.size() - 5) != "END\r\n") return;
+  auto& out = probe_at_[probe_edge_];
+  while (!all.empty()) {
+    size_t eol = all.find("\r\n");
+    std::string_view line = all.substr(0, eol);
+    all.remove_prefix(eol == std::string_view::npos ? all.size() : eol + 2);
+    if (line.substr(0, 5) != "STAT ") continue;
+    line.remove_prefix(5);
+    size_t sp = line.find(' ');
+    if (sp == std::string_view::npos) continue;
+    std::string_view v = line.substr(sp + 1);
+    int64_t x = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (ec == std::errc() && p == v.data() + v.size()) {
+      out[std::string(line.substr(0, sp))] = x;
+    } else if (ec == std::errc() && *p == '.') {  // seconds.micros (rusage_*): keep microseconds
+      int64_t frac = 0;
+      std::string_view f = v.substr(static_cast<size_t>(p - v.data()) + 1);
+      auto [q, ec2] = std::from_chars(f.data(), f.data() + f.size(), frac);
+      if (ec2 == std::errc() && q == f.data() + f.size() && f.size() == 6)
+        out[std::string(line.substr(0, sp)) + "_us"] = x * 1'000'000 + frac;
+    }
+  }
+  probe_done_[probe_edge_] = true;
+  probe_ns_[probe_edge_] = common::mono_ns();
+  probe_edge_ = -1;
 }
 
 void Worker::finish(Conn& k, uint32_t slot, uint64_t now) {
@@ -171,8 +217,15 @@ void Worker::expire(uint64_t now) {
     Conn& k = conns_[c];
     if (!k.alive || k.count == 0) continue;
     bool any = false;
-    while (k.count > 0 && (k.ring[k.head].done || now - k.ring[k.head].sent_ns > limit)) {
-      if (!k.ring[k.head].done) ++st_.timeouts;
+    while (k.count > 0 && (k.ring[k.head].done ||
+                           (now > k.ring[k.head].sent_ns && now - k.ring[k.head].sent_ns > limit))) {
+      if (!k.ring[k.head].done) {
+        ++st_.timeouts;
+        if (st_.timeouts_are_errors)
+          note_error(fmt::format("request {} on connection {} ({}) unanswered after {} s",
+                                 k.ring[k.head].req_id, c,
+                                 phase_ == Phase::preload ? "preload" : "run", opt_.udp_timeout));
+      }
       k.ring[k.head].done = true;
       finish(k, UINT32_MAX, now);
       any = true;

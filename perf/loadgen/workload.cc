@@ -49,7 +49,7 @@ Workload::Workload(const Options& opt)
       key_dist_(opt.key_dist),
       value_dist_(opt.value_dist),
       fixed_value_(opt.value_size),
-      cap_(opt.udp ? kMaxUdpValueSize : kMaxValueSize),
+      cap_(opt.dpdk() ? kMaxDpdkValueSize : opt.udp ? kMaxUdpValueSize : kMaxValueSize),
       gets_(opt.gets_cmd) {
   max_value_ = value_dist_ == ValueDist::fixed ? fixed_value_ : cap_;
   if (keys_ <= kPrecomputeLimit) {

@@ -55,11 +55,14 @@ class Workload {
   bool key_equals(uint32_t idx, std::string_view key) const;
   // The value size every set of key idx uses: fixed, or drawn once per key from the ETC GPD
   // (depends only on idx, never on --seed, so runs against one server agree). With --udp the
-  // draw is capped at kMaxUdpValueSize so that a set fits one datagram.
+  // draw is capped at kMaxUdpValueSize so that a set fits one datagram, and over DPDK at
+  // kMaxDpdkValueSize so that it fits one Ethernet frame.
   uint32_t value_size(uint32_t idx) const {
     return sizes_.empty() ? compute_value_size(idx) : sizes_[idx];
   }
   uint32_t max_value_size() const { return max_value_; }
+  // The bytes of every value of length n this generator stores (n <= max_value_size()).
+  std::string_view value_bytes(uint32_t n) const { return std::string_view(fill_).substr(0, n); }
 
   // Appends `get k1 .. kn\r\n` (or `gets`).
   void encode_get(const uint32_t* keys, unsigned n, common::ByteBuf& out) const;

@@ -192,6 +192,25 @@ drivers::StreamStep Server::stream_data(void* state, std::string_view in, common
               [&](std::string_view rest) { return text_step(w, rest, out, in_cap); });
 }
 
+// The keys of a get/gets datagram (up to a burst's worth), for the store to prefetch.
+void Server::prefetch(unsigned, std::string_view in, int stage) {
+  if (in.size() < udp::kHeaderSize + 5) return;
+  std::string_view body = in.substr(udp::kHeaderSize);
+  size_t pos;
+  if (body.substr(0, 4) == "get ") pos = 4;
+  else if (body.substr(0, 5) == "gets ") pos = 5;
+  else return;
+  for (int keys = 0; keys < 16 && pos < body.size(); ++keys) {
+    while (pos < body.size() && body[pos] == ' ') ++pos;
+    size_t end = pos;
+    while (end < body.size() && body[end] != ' ' && body[end] != '\r' && body[end] != '\n') ++end;
+    if (end == pos || end - pos > store::kKeyMax) return;
+    impl_->store.prefetch(body.substr(pos, end - pos), stage);
+    if (end >= body.size() || body[end] != ' ') return;
+    pos = end;
+  }
+}
+
 bool Server::stream_idle(void* state) {
   const Conn& c = *static_cast<Conn*>(state);
   return c.swallow == 0 && c.held.empty();

@@ -68,6 +68,12 @@ class Handler {
   // True when the connection sits at a request boundary that another process could pick up
   // from the unconsumed input alone (no data block half swallowed, no replies held back).
   virtual bool stream_idle(void* state) { return state != nullptr; }
+  // A datagram about to be handled on `worker` (a burst is announced before it is handled):
+  // the handler may start fetching what it will need. Stage 0 comes for the whole burst
+  // before stage 1. No effect on results.
+  virtual void prefetch(unsigned worker, std::string_view in, int stage) {
+    (void)worker, (void)in, (void)stage;
+  }
   // One datagram arrived on `worker`; replies go to `reply`. The handler must not read `in`
   // after its first emit(): a driver may write the reply over the request.
   virtual void datagram(unsigned worker, std::string_view in, DatagramSink& reply) = 0;

@@ -25,6 +25,11 @@ class Index {
     uint32_t version;
   };
 
+  // The bucket the hash maps to now (a hint: it may split at any time).
+  const Bucket* bucket_hint(uint64_t hash) const {
+    return &buckets_[address(hash, hdr_->shape.load(std::memory_order_relaxed))];
+  }
+
   // Starts a lock-free read; waits out a writer that holds the bucket right now.
   Ticket read_begin(uint64_t hash) const {
     for (;;) {

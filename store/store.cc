@@ -174,6 +174,25 @@ bool StoreImpl::get(Worker& w, std::string_view key, common::ByteBuf& out, ReadF
   }
 }
 
+void StoreImpl::prefetch(std::string_view key, int stage) const {
+  const uint64_t h = common::hash_key(key);
+  const Bucket* b = index_.bucket_hint(h);
+  if (stage == 0) {
+    __builtin_prefetch(b);
+    return;
+  }
+  const uint16_t tag = Index::tag_of(h);
+  for (const auto& slot : b->slot) {
+    uint64_t s = slot.load(std::memory_order_relaxed);
+    if (s && slot_tag(s) == tag) {
+      const char* it = reinterpret_cast<const char*>(item_at(slot_offset(s)));
+      __builtin_prefetch(it);
+      __builtin_prefetch(it + 64);
+      return;
+    }
+  }
+}
+
 std::atomic<uint64_t>* StoreImpl::find_locked(Index::Guard& g, uint64_t hash,
                                               std::string_view key) {
   return index_.find_slot(g, Index::tag_of(hash),

@@ -207,6 +207,10 @@ class Store {
   // Expired and flushed items are misses and are reclaimed. get_and_touch (gat/gats) sets the
   // new exptime before reading.
   virtual bool get(Worker& w, std::string_view key, common::ByteBuf& out, ReadFn fn) = 0;
+  // A hint before a get of key, so a burst of lookups overlaps its cache misses: stage 0
+  // fetches the key's bucket, stage 1 (once the bucket is likely cached) its item. No effect
+  // on results; safe from any thread.
+  virtual void prefetch(std::string_view key, int stage) const = 0;
   virtual bool get_and_touch(Worker& w, std::string_view key, uint32_t exptime,
                              common::ByteBuf& out, ReadFn fn) = 0;
 

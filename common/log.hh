@@ -14,6 +14,10 @@ enum class Level : int { error = 0, warn = 1, info = 2, debug = 3, trace = 4 };
 extern std::atomic<int> g_level;
 
 void set_level(Level l);
+// "error", "warn", "info", "debug" or "trace"; false (level unchanged) for anything else.
+bool set_level(std::string_view name);
+// The name lines start with ("cachet" unless a program sets its own, e.g. "cachet-control").
+void set_program(std::string_view name);
 void write(Level l, std::string_view msg);
 
 template <class... A>

@@ -4,7 +4,7 @@
 // Codes: usage, unknown_key, bad_value, read_only, unavailable, busy, failed, refused.
 #include <unistd.h>
 
-#include "control/clog.hh"
+#include "common/log.hh"
 #include "control/controller.hh"
 #include "control/tunables.hh"
 
@@ -56,7 +56,7 @@ void Controller::handle_request(int fd, const std::string& line) {
       if (state_ == State::backoff) {
         restart_at_ms_ = now_ms();  // start now instead of after the backoff
       } else if (cur_ && cur_->alive()) {
-        clog::info("restart requested: stopping cachetd pid {}", cur_->pid);
+        common::log::info("restart requested: stopping cachetd pid {}", cur_->pid);
         restart_requested_ = true;
         stop_proc(*cur_);
       }
@@ -64,7 +64,7 @@ void Controller::handle_request(int fd, const std::string& line) {
     }
   } else if (cmd == "stop") {
     const bool discard = req.value("discard", false);
-    clog::info("stop requested{}", discard ? " (discarding the arena)" : "");
+    common::log::info("stop requested{}", discard ? " (discarding the arena)" : "");
     stop_waiters_.push_back(Waiter{fd});
     begin_shutdown(discard, 0);
     return;
@@ -202,7 +202,7 @@ json Controller::config_set(const json& req) {
     }
     admin_stats(cur_->endpoint, "settings", 3000, &settings, &err);
     const std::string* after = find_stat(settings, t->settings_key);
-    clog::info("config: {} = {} (was {})", key, value, previous);
+    common::log::info("config: {} = {} (was {})", key, value, previous);
     return {{"ok", true}, {"key", key}, {"value", after ? *after : value}, {"previous", previous}};
   }
   const OptionInfo* o = find_option(key);
@@ -220,9 +220,9 @@ json Controller::config_set(const json& req) {
       !set_metrics_port(next.metrics_port, &err))
     return error("failed", fmt::format("metrics.port: {}", err));
   config_ = next;
-  clog::set_level(config_.control_log_level);
+  common::log::set_level(config_.control_log_level);
   backoff_.configure(config_.supervisor_backoff_initial_ms, config_.supervisor_backoff_max_ms);
-  clog::info("config: {} = {} (was {})", key, value, previous);
+  common::log::info("config: {} = {} (was {})", key, value, previous);
   return {{"ok", true}, {"key", key}, {"value", value_text(config_, *o)}, {"previous", previous}};
 }
 

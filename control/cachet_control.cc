@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.hh"
 #include "control/args.hh"
 #include "control/config.hh"
 #include "control/controller.hh"
@@ -21,6 +22,8 @@ constexpr int kExitUsage = 2;
 }  // namespace
 
 int main(int argc, char** argv) {
+  cachet::common::log::set_program("cachet-control");
+  cachet::common::log::set_level(cachet::common::log::Level::info);  // until the config says
   ControlArgs args;
   std::string text;
   switch (parse_control_args(argc, argv, &args, &text)) {

@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "control/clog.hh"
+#include "common/log.hh"
 #include "control/metrics.hh"
 #include "control/net.hh"
 
@@ -33,7 +33,7 @@ Controller::Controller(Config config, std::vector<std::string> overrides,
   socket_path_ = config_.control_socket.empty() ? default_socket_path() : config_.control_socket;
   // `-- -vv` sets the verbosity that restarts and upgrades keep.
   if (int v = override_verbosity(overrides_); v > 0) config_.dataplane_verbosity = std::min(v, 2);
-  clog::set_level(config_.control_log_level);
+  common::log::set_level(config_.control_log_level);
 }
 
 Controller::~Controller() {
@@ -65,7 +65,7 @@ bool Controller::open_sockets(std::string* error) {
   if (api_fd_ < 0) return false;
   std::string merr;
   if (!set_metrics_port(config_.metrics_port, &merr))
-    clog::error("metrics: {}; metrics are off until `cachetctl config set metrics.port`", merr);
+    common::log::error("metrics: {}; metrics are off until `cachetctl config set metrics.port`", merr);
   return true;
 }
 
@@ -78,26 +78,26 @@ bool Controller::set_metrics_port(int64_t port, std::string* error) {
   if (metrics_fd_ >= 0) close(metrics_fd_);
   metrics_fd_ = fd;
   metrics_port_ = static_cast<int>(port);
-  if (fd >= 0) clog::info("metrics on http://127.0.0.1:{}/metrics", port);
+  if (fd >= 0) common::log::info("metrics on http://127.0.0.1:{}/metrics", port);
   return true;
 }
 
 int Controller::run() {
   std::string error;
   if (!open_sockets(&error)) {
-    clog::error("{}", error);
+    common::log::error("{}", error);
     return 1;
   }
-  clog::info("control socket {} (config: {})", socket_path_, origin_);
+  common::log::info("control socket {} (config: {})", socket_path_, origin_);
   if (!start_dataplane(&error)) {
-    clog::error("cannot start cachetd: {}", error);
+    common::log::error("cannot start cachetd: {}", error);
     unlink(socket_path_.c_str());
     return 1;
   }
   loop();
   unlink(socket_path_.c_str());
   unlink((socket_path_ + ".cachetd").c_str());
-  clog::info("stopped");
+  common::log::info("stopped");
   return exit_status_;
 }
 
@@ -122,7 +122,7 @@ void Controller::loop() {
     if (wait > 1000) wait = 1000;
     int r = poll(pfds.data(), pfds.size(), static_cast<int>(wait));
     if (r < 0 && errno != EINTR) {
-      clog::error("poll: {}", std::strerror(errno));
+      common::log::error("poll: {}", std::strerror(errno));
       begin_shutdown(false, 1);
     }
     if (r > 0) {
@@ -153,7 +153,7 @@ void Controller::on_signal() {
     if (si.ssi_signo == SIGCHLD) {
       reap_children();
     } else if (state_ != State::stopping) {
-      clog::info("{}: stopping cachetd and exiting", strsignal(static_cast<int>(si.ssi_signo)));
+      common::log::info("{}: stopping cachetd and exiting", strsignal(static_cast<int>(si.ssi_signo)));
       begin_shutdown(false, 0);
     }
   }
@@ -177,7 +177,7 @@ void Controller::drain_output(Proc& p) {
     while ((nl = p.out_partial.find('\n')) != std::string::npos) {
       std::string line = p.out_partial.substr(0, nl);
       p.out_partial.erase(0, nl + 1);
-      clog::write_line(clog::Level::info, fmt::format("cachetd[{}]: {}", p.pid, line));
+      common::log::write(common::log::Level::info, fmt::format("cachetd[{}]: {}", p.pid, line));
       p.tail += line + "\n";
       if (p.tail.size() > 4096) p.tail.erase(0, p.tail.size() - 4096);
     }
@@ -231,7 +231,7 @@ void Controller::send_line(int fd, const nlohmann::json& j) {
   if (fd < 0) return;
   std::string err;
   if (!write_all(fd, j.dump() + "\n", now_ms() + 2000, &err))
-    clog::debug("CLI client went away: {}", err);
+    common::log::debug("CLI client went away: {}", err);
 }
 
 void Controller::finish(Waiter& w, const nlohmann::json& reply) {
@@ -250,7 +250,7 @@ std::string Controller::metrics_body() {
                      admin_stats(cur_->endpoint, "settings", 2000, &settings, &err) &&
                      admin_stats(cur_->endpoint, "items", 2000, &items, &err) &&
                      admin_stats(cur_->endpoint, "slabs", 2000, &slabs, &err);
-    if (!f.dataplane_up) clog::warn("metrics: {}", err);
+    if (!f.dataplane_up) common::log::warn("metrics: {}", err);
   }
   f.control_uptime_s = static_cast<double>(now_ms() - started_ms_) / 1000.0;
   f.restarts = restarts_;

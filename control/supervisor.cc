@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "control/clog.hh"
+#include "common/log.hh"
 #include "control/controller.hh"
 
 namespace cachet::control {
@@ -43,7 +43,7 @@ void Controller::point_admin_link(const std::string& target) {
   const std::string tmp = link + ".new";
   unlink(tmp.c_str());
   if (symlink(target.c_str(), tmp.c_str()) != 0 || rename(tmp.c_str(), link.c_str()) != 0)
-    clog::warn("cannot point {} at {}: {}", link, target, std::strerror(errno));
+    common::log::warn("cannot point {} at {}: {}", link, target, std::strerror(errno));
 }
 
 bool Controller::start_dataplane(std::string* error) {
@@ -54,7 +54,7 @@ bool Controller::start_dataplane(std::string* error) {
     p->admin_socket = next_admin_socket();
     unlink(p->admin_socket.c_str());
   } else {
-    clog::warn("{} has no --admin-socket; talking to it over TCP port {}", p->plan.binary,
+    common::log::warn("{} has no --admin-socket; talking to it over TCP port {}", p->plan.binary,
                p->plan.settings.net.tcp_port);
   }
   p->endpoint = admin_endpoint(p->plan, p->caps, p->admin_socket);
@@ -63,7 +63,7 @@ bool Controller::start_dataplane(std::string* error) {
   p->started_ms = now_ms();
   p->next_probe_ms = p->started_ms + 20;
   arena_ = p->plan.arena;
-  clog::info("started cachetd pid {}: {}", p->pid, join(argv));
+  common::log::info("started cachetd pid {}: {}", p->pid, join(argv));
   if (cur_ && !cur_->exited) exiting_.push_back(std::move(cur_));
   cur_ = std::move(p);
   state_ = State::starting;
@@ -84,7 +84,7 @@ void Controller::poll_ready(Proc& p) {
   p.next_probe_ms = now_ms() + 50;
   if (&p == cur_.get() && p.kill_at_ms == 0 &&
       now - p.started_ms > config_.supervisor_ready_timeout_ms) {
-    clog::error("cachetd pid {} did not answer on {} within {} ms ({}); stopping it", p.pid,
+    common::log::error("cachetd pid {} did not answer on {} within {} ms ({}); stopping it", p.pid,
                 p.endpoint.describe(), config_.supervisor_ready_timeout_ms, err);
     stop_proc(p);
   }
@@ -96,7 +96,7 @@ void Controller::on_ready() {
   point_admin_link(cur_->admin_socket);
   reapply_tunables();
   const int64_t ms = cur_->ready_ms - cur_->started_ms;
-  clog::info("cachetd pid {} (version {}) serving after {} ms; admin {}", cur_->pid,
+  common::log::info("cachetd pid {} (version {}) serving after {} ms; admin {}", cur_->pid,
              cur_->version, ms, cur_->endpoint.describe());
   answer_restart_waiters({{"ok", true}, {"pid", cur_->pid}, {"ready_ms", ms}});
 }
@@ -115,7 +115,7 @@ void Controller::reapply_tunables() {
   for (const auto& [cmd, unused] : all) {
     std::string reply, err;
     if (!admin_call(cur_->endpoint, cmd, false, 2000, &reply, &err) || reply != "OK")
-      clog::warn("cannot re-apply '{}' to cachetd pid {}: {}", cmd, cur_->pid,
+      common::log::warn("cannot re-apply '{}' to cachetd pid {}: {}", cmd, cur_->pid,
                  err.empty() ? reply : err);
   }
 }
@@ -142,7 +142,7 @@ void Controller::on_exit(Proc& p) {
   if (!p.admin_socket.empty()) unlink(p.admin_socket.c_str());
   for (size_t i = 0; i < exiting_.size(); ++i) {
     if (exiting_[i].get() != &p) continue;
-    clog::info("cachetd pid {} {}", p.pid, how);
+    common::log::info("cachetd pid {} {}", p.pid, how);
     if (upgrade_.active && p.pid == upgrade_.old_pid) {
       upgrade_.old_gone = true;
       upgrade_.old_gone_ms = now_ms();
@@ -161,21 +161,21 @@ void Controller::on_exit(Proc& p) {
   }
   if (cur_.get() != &p) return;
   if (state_ == State::stopping) {
-    clog::info("cachetd pid {} {}", p.pid, how);
+    common::log::info("cachetd pid {} {}", p.pid, how);
     return;
   }
   if (upgrade_.active) {  // the old one died while the new one starts: the new one takes over
-    clog::warn("cachetd pid {} {} during the upgrade", p.pid, how);
+    common::log::warn("cachetd pid {} {} during the upgrade", p.pid, how);
     upgrade_.old_gone = true;
     upgrade_.old_gone_ms = now_ms();
     return;
   }
   if (restart_requested_) {
     restart_requested_ = false;
-    clog::info("cachetd pid {} {} (restart requested)", p.pid, how);
+    common::log::info("cachetd pid {} {} (restart requested)", p.pid, how);
     std::string err;
     if (start_dataplane(&err)) return;
-    clog::error("cannot start cachetd: {}", err);
+    common::log::error("cannot start cachetd: {}", err);
     answer_restart_waiters({{"ok", false}, {"code", "failed"}, {"error", err}});
   }
   on_crash(p);
@@ -186,7 +186,7 @@ void Controller::on_crash(Proc& p) {
   const std::string line = last_line(p.tail);
   last_exit_ = fmt::format("pid {} {}{}", p.pid, how, line.empty() ? "" : " (last output: " + line + ")");
   if (!ever_ready_) {
-    clog::error("cachetd {} before it served; not retrying (fix the cause and start again)",
+    common::log::error("cachetd {} before it served; not retrying (fix the cause and start again)",
                 last_exit_);
     begin_shutdown(false, 1);
     return;
@@ -197,7 +197,7 @@ void Controller::on_crash(Proc& p) {
   const int64_t ran = now_ms() - p.started_ms;
   backoff_.configure(config_.supervisor_backoff_initial_ms, config_.supervisor_backoff_max_ms);
   const int64_t delay = backoff_.next_delay(ran, config_.supervisor_stable_after_s * 1000);
-  clog::error("cachetd {} after {:.1f} s; restarting in {} ms (crash {} in a row)", last_exit_,
+  common::log::error("cachetd {} after {:.1f} s; restarting in {} ms (crash {} in a row)", last_exit_,
               static_cast<double>(ran) / 1000.0, delay, backoff_.streak());
   state_ = State::backoff;
   restart_at_ms_ = now_ms() + delay;
@@ -226,7 +226,7 @@ void Controller::tick() {
   if (state_ == State::backoff && now >= restart_at_ms_) {
     std::string err;
     if (!start_dataplane(&err)) {
-      clog::error("cannot start cachetd: {}", err);
+      common::log::error("cannot start cachetd: {}", err);
       Proc failed;
       failed.started_ms = now;
       failed.wait_status = 0x7f00;  // "exited with status 127"
@@ -235,14 +235,14 @@ void Controller::tick() {
   }
   for (Proc* p : {cur_.get(), upgrade_.next.get()})
     if (p && p->kill_at_ms && now >= p->kill_at_ms && p->alive()) {
-      clog::warn("cachetd pid {} still running {} ms after SIGTERM; SIGKILL", p->pid,
+      common::log::warn("cachetd pid {} still running {} ms after SIGTERM; SIGKILL", p->pid,
                  config_.supervisor_stop_timeout_ms);
       kill(p->pid, SIGKILL);
       p->kill_at_ms = 0;
     }
   for (auto& p : exiting_)
     if (p->kill_at_ms && now >= p->kill_at_ms && p->alive()) {
-      clog::warn("cachetd pid {} still running after SIGTERM; SIGKILL", p->pid);
+      common::log::warn("cachetd pid {} still running after SIGTERM; SIGKILL", p->pid);
       kill(p->pid, SIGKILL);
       p->kill_at_ms = 0;
     }
@@ -253,7 +253,7 @@ void Controller::tick() {
   if (alive) return;
   if (discard_on_exit_) {
     for (const std::string& f : arena_files(arena_))
-      if (unlink(f.c_str()) == 0) clog::info("removed arena {}", f);
+      if (unlink(f.c_str()) == 0) common::log::info("removed arena {}", f);
   }
   point_admin_link("");
   for (Waiter& w : stop_waiters_) finish(w, {{"ok", true}, {"discarded", discard_on_exit_}});

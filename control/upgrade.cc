@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "control/clog.hh"
+#include "common/log.hh"
 #include "control/controller.hh"
 
 namespace cachet::control {
@@ -26,7 +26,7 @@ double port_gap_ms(const std::string& log) {
 }
 
 void Controller::upgrade_progress(const std::string& msg) {
-  clog::info("upgrade: {}", msg);
+  common::log::info("upgrade: {}", msg);
   send_line(upgrade_.waiter.fd,
             {{"progress", msg}, {"elapsed_ms", now_ms() - upgrade_.started_ms}});
 }
@@ -144,14 +144,14 @@ void Controller::end_upgrade(bool ok, const std::string& code, const std::string
     r["total_ms"] = std::max(upgrade_.old_gone_ms ? upgrade_.old_gone_ms : now, upgrade_.serving_ms) -
                     upgrade_.started_ms;
     config_.dataplane_binary = upgrade_.binary;  // restarts use the new binary from now on
-    clog::info("upgrade done: pid {} serving after {} ms, old pid {} gone after {} ms",
+    common::log::info("upgrade done: pid {} serving after {} ms, old pid {} gone after {} ms",
                cur_->pid, r["serve_ms"].get<int64_t>(), upgrade_.old_pid,
                r["total_ms"].get<int64_t>());
   } else {
     (code == "refused" ? upgrades_refused_ : upgrades_failed_)++;
     r["code"] = code;
     r["error"] = msg;
-    clog::error("upgrade {}", code == "refused" ? msg : "failed: " + msg);
+    common::log::error("upgrade {}", code == "refused" ? msg : "failed: " + msg);
     if (upgrade_.next && upgrade_.next->alive()) {
       stop_proc(*upgrade_.next);
       exiting_.push_back(std::move(upgrade_.next));

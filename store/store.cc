@@ -11,14 +11,6 @@
 #include "store/store_impl.hh"
 
 namespace cachet::store {
-namespace {
-
-bool key_matches(const Item* it, std::string_view key) {
-  return it->nkey == key.size() && std::memcmp(it->key(), key.data(), key.size()) == 0;
-}
-
-}  // namespace
-
 uint32_t Store::absolute_exptime(int64_t exptime, uint32_t now) {
   // memcached's realtime(): 0 never, negative now, <= 30 days relative, else absolute.
   if (exptime == 0) return 0;

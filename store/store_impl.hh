@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstring>
 #include <atomic>
 #include <deque>
 #include <memory>
@@ -23,6 +24,13 @@ inline uint32_t item_checksum(const Item* it) {
 }
 
 using common::Counter;
+
+inline bool key_matches(const Item* it, std::string_view key) {
+  return it->nkey == key.size() && std::memcmp(it->key(), key.data(), key.size()) == 0;
+}
+
+// memcached's safe_strtoull over an item value (which ends in "\r\n"): incr/decr's rule.
+bool parse_counter(const char* data, size_t len, uint64_t* out);
 
 // Per-class counters of one worker (memcached's per-slab-class names).
 #define CACHET_CLASS_COUNTERS(X) \

@@ -15,27 +15,6 @@
 namespace cachet::store {
 namespace {
 
-bool key_matches(const Item* it, std::string_view key) {
-  return it->nkey == key.size() && std::memcmp(it->key(), key.data(), key.size()) == 0;
-}
-
-// memcached's safe_strtoull over an item value: the rule of store_write.cc's delta().
-bool parse_counter(const char* data, size_t len, uint64_t* out) {
-  char small[64];
-  char* buf = len < sizeof(small) ? small : static_cast<char*>(std::malloc(len + 1));
-  std::memcpy(buf, data, len);
-  buf[len] = '\0';
-  errno = 0;
-  char* end = nullptr;
-  unsigned long long v = std::strtoull(buf, &end, 10);
-  bool ok = errno != ERANGE && end != buf &&
-            (std::isspace(static_cast<unsigned char>(*end)) || *end == '\0');
-  if (ok && static_cast<long long>(v) < 0 && std::memchr(buf, '-', end - buf)) ok = false;
-  if (buf != small) std::free(buf);
-  *out = v;
-  return ok;
-}
-
 constexpr std::string_view kEmpty{"", 0};  // a non-null empty value (memcpy needs a pointer)
 
 }  // namespace

@@ -170,8 +170,6 @@ bool StoreImpl::get_and_touch(Worker& w, std::string_view key, uint32_t exptime,
   return true;
 }
 
-namespace {
-
 // memcached's safe_strtoull over an item value (which ends in "\r\n").
 bool parse_counter(const char* data, size_t len, uint64_t* out) {
   char small[64];
@@ -188,8 +186,6 @@ bool parse_counter(const char* data, size_t len, uint64_t* out) {
   *out = v;
   return ok;
 }
-
-}  // namespace
 
 DeltaResult StoreImpl::delta(Worker& w, std::string_view key, bool incr, uint64_t by,
                              uint64_t* result, uint64_t* cas_out) {

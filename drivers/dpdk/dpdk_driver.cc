@@ -107,34 +107,6 @@ bool steer_ports(uint16_t port, uint32_t ip, uint16_t udp_port, unsigned queues)
 
 }  // namespace
 
-std::vector<std::string> split_args(const std::string& s, std::string* error) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool in_word = false;
-  char quote = 0;
-  for (char c : s) {
-    if (quote) {
-      if (c == quote) quote = 0; else cur += c;
-    } else if (c == '"' || c == '\'') {
-      quote = c;
-      in_word = true;
-    } else if (c == ' ' || c == '\t' || c == '\n') {
-      if (in_word) out.push_back(std::move(cur));
-      cur.clear();
-      in_word = false;
-    } else {
-      cur += c;
-      in_word = true;
-    }
-  }
-  if (quote) {
-    *error = "--dpdk-args: unterminated quote";
-    return {};
-  }
-  if (in_word) out.push_back(std::move(cur));
-  return out;
-}
-
 rte_mempool* DpdkDriver::Impl::pool_for_lcore(unsigned lcore) const {
   unsigned socket = rte_lcore_to_socket_id(lcore);
   rte_mempool* p = socket < pools.size() ? pools[socket] : nullptr;

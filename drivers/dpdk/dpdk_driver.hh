@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "drivers/dpdk/eal_args.hh"
 #include "drivers/dpdk/options.hh"
 #include "drivers/driver.hh"
 
@@ -37,7 +38,5 @@ class DpdkDriver final : public Driver {
   std::unique_ptr<Impl> impl_;
 };
 
-// Splits an EAL argument string like a shell would for plain words and quotes.
-std::vector<std::string> split_args(const std::string& s, std::string* error);
 
 }  // namespace cachet::drivers::dpdk

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/clock.hh"
+#include "drivers/dpdk/eal_args.hh"
 #include "drivers/dpdk/packet.hh"
 #include "perf/loadgen/report.hh"
 
@@ -40,34 +41,6 @@ constexpr size_t kMaxTxBacklog = 2 * kMaxDpdkWindow;
 constexpr char kMagic[8] = {'C', 'A', 'C', 'H', 'E', 'T', 'C', 'L'};
 // Destination MAC of ceiling frames (the forwarder answers no ARP): locally administered.
 constexpr pk::Mac kForwarderMac = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
-
-std::vector<std::string> split_args(const std::string& s, std::string* error) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool in_word = false;
-  char quote = 0;
-  for (char c : s) {
-    if (quote) {
-      if (c == quote)
-        quote = 0;
-      else
-        cur += c;
-    } else if (c == '"' || c == '\'') {
-      quote = c;
-      in_word = true;
-    } else if (c == ' ' || c == '\t' || c == '\n') {
-      if (in_word) out.push_back(std::move(cur));
-      cur.clear();
-      in_word = false;
-    } else {
-      cur += c;
-      in_word = true;
-    }
-  }
-  if (quote) *error = "--dpdk-args: unterminated quote";
-  if (in_word) out.push_back(std::move(cur));
-  return out;
-}
 
 std::string mac_str(const pk::Mac& m) {
   return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4],
@@ -208,7 +181,7 @@ bool Ctx::open(std::string* error) {
     *error = fmt::format("--dpdk-peer: '{}' is not an IPv4 address", opt.dpdk_peer);
     return false;
   }
-  std::vector<std::string> args = split_args(opt.dpdk_args, error);
+  std::vector<std::string> args = cachet::drivers::dpdk::split_args(opt.dpdk_args, error);
   if (!error->empty()) return false;
   args.insert(args.begin(), "cachet-load");
   std::vector<char*> argv;

@@ -130,30 +130,38 @@ void StoreImpl::note_fetch(Item* it, uint32_t now) {
   if (now - it->atime >= 60) it->atime = now;  // memcached's ITEM_UPDATE_INTERVAL
 }
 
+StoreImpl::Lookup StoreImpl::find_live(Worker& w, std::string_view key, uint64_t h, uint32_t now,
+                                       Index::Ticket* t, Item** found) {
+  *t = index_.read_begin(h);
+  uint64_t off = index_.find(t->bucket, Index::tag_of(h),
+                             [&](uint64_t o) { return key_matches(item_at(o), key); });
+  if (off == 0) return index_.read_valid(*t) ? Lookup::miss : Lookup::retry;
+  Item* it = item_at(off);
+  Death d = death(it, now);
+  if (!sane(it) || d != Death::alive) {
+    if (!index_.read_valid(*t)) return Lookup::retry;
+    if (d == Death::alive) return Lookup::implausible;
+    reap(w, h, off, d);
+    return Lookup::miss;
+  }
+  if (!intact(it)) {  // torn by a crash: dropped, then a miss
+    if (!index_.read_valid(*t)) return Lookup::retry;
+    drop_torn(w, h, off);
+    return Lookup::miss;
+  }
+  *found = it;
+  return Lookup::found;
+}
+
 bool StoreImpl::get(Worker& w, std::string_view key, common::ByteBuf& out, ReadFn fn) {
   const uint64_t h = common::hash_key(key);
-  const uint16_t tag = Index::tag_of(h);
   const uint32_t now = common::now_unix();
   for (;;) {
-    Index::Ticket t = index_.read_begin(h);
-    uint64_t off = index_.find(t.bucket, tag, [&](uint64_t o) { return key_matches(item_at(o), key); });
-    if (off == 0) {
-      if (index_.read_valid(t)) return false;
-      continue;
-    }
-    Item* it = item_at(off);
-    Death d = death(it, now);
-    if (!sane(it) || d != Death::alive) {
-      if (!index_.read_valid(t)) continue;
-      if (d == Death::alive) return false;  // stable yet implausible: never serve it
-      reap(w, h, off, d);
-      return false;
-    }
-    if (!intact(it)) {
-      if (!index_.read_valid(t)) continue;
-      drop_torn(w, h, off);
-      return false;
-    }
+    Index::Ticket t;
+    Item* it = nullptr;
+    Lookup r = find_live(w, key, h, now, &t, &it);
+    if (r == Lookup::retry) continue;
+    if (r != Lookup::found) return false;
     size_t mark = out.size();
     fn(ItemView{key, {it->value(), it->nbytes - 2}, it->flags, it->exptime, it->cas});
     if (!index_.read_valid(t)) {

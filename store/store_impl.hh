@@ -95,6 +95,13 @@ class StoreImpl final : public Store {
   Item* item_at(uint64_t off) const { return arena_->at<Item>(off); }
   uint64_t off_of(const Item* it) const { return arena_->offset_of(it); }
   Death death(const Item* it, uint32_t now) const;
+  // The lock-free lookup every read shares. retry: something moved under the reader, look
+  // again; miss: no live item (an expired, flushed or torn one was reclaimed); implausible: a
+  // stable but impossible header, never served; found: *found is live under ticket *t (the
+  // caller still validates *t after reading it).
+  enum class Lookup { retry, miss, implausible, found };
+  Lookup find_live(Worker& w, std::string_view key, uint64_t h, uint32_t now, Index::Ticket* t,
+                   Item** found);
   // A plausible header: class and sizes in range. Torn reads fail this or read_valid.
   bool sane(const Item* it) const;
   // After a crash, whether the item's checksum holds (checked once per item and epoch).

@@ -50,30 +50,15 @@ void StoreImpl::meta_apply(Worker& w, Item* it, const MetaView& m, const MetaGet
 bool StoreImpl::meta_get(Worker& w, std::string_view key, const MetaGetArgs& a,
                          common::ByteBuf& out, MetaFn fn) {
   const uint64_t h = common::hash_key(key);
-  const uint16_t tag = Index::tag_of(h);
   const uint32_t now = common::now_unix();
   // A plain read takes no lock; it moves to the locked path only when fn asks for a change.
   while (!a.touch) {
-    Index::Ticket t = index_.read_begin(h);
-    uint64_t off =
-        index_.find(t.bucket, tag, [&](uint64_t o) { return key_matches(item_at(o), key); });
-    if (off == 0) {
-      if (!index_.read_valid(t)) continue;
-      if (!a.vivify) return false;
-      break;
-    }
-    Item* it = item_at(off);
-    Death d = death(it, now);
-    if (!sane(it) || d != Death::alive) {
-      if (!index_.read_valid(t)) continue;
-      if (d == Death::alive) return false;  // stable yet implausible: never serve it
-      reap(w, h, off, d);
-      if (!a.vivify) return false;
-      break;
-    }
-    if (!intact(it)) {  // torn by a crash: dropped, then a miss
-      if (!index_.read_valid(t)) continue;
-      drop_torn(w, h, off);
+    Index::Ticket t;
+    Item* it = nullptr;
+    Lookup r = find_live(w, key, h, now, &t, &it);
+    if (r == Lookup::retry) continue;
+    if (r == Lookup::implausible) return false;
+    if (r == Lookup::miss) {
       if (!a.vivify) return false;
       break;
     }

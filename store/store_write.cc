@@ -22,106 +22,15 @@ size_t StoreImpl::value_max(size_t key_len) const {
 StoreResult StoreImpl::store(Worker& w, Mode mode, std::string_view key, std::string_view value,
                              uint32_t flags, uint32_t exptime, uint64_t cas_in,
                              uint64_t* cas_out) {
-  const uint32_t now = common::now_unix();
-  const uint64_t h = common::hash_key(key);
-  const uint16_t tag = Index::tag_of(h);
-  const bool concat = mode == Mode::append || mode == Mode::prepend;
-
-  for (;;) {
-    // append/prepend must know the old value's size before allocating.
-    uint64_t seen_off = 0, seen_cas = 0;
-    size_t old_len = 0;
-    if (concat) {
-      Index::Guard g = index_.lock(h);
-      std::atomic<uint64_t>* slot = find_locked(g, h, key);
-      Item* old = slot ? item_at(slot_offset(slot->load())) : nullptr;
-      if (!old || death(old, now) != Death::alive || !intact(old)) return StoreResult::not_stored;
-      seen_off = off_of(old);
-      seen_cas = old->cas;
-      old_len = old->nbytes - 2;
-    }
-    size_t total = item_total(key.size(), old_len + value.size());
-    unsigned cls = total <= opts_.item_size_max ? slabs_.class_for(total) : 0;
-    if (cls == 0) {
-      if (concat) return StoreResult::not_stored;
-      if (mode == Mode::set) remove(w, key);  // memcached drops the stale value on a failed set
-      return StoreResult::too_large;
-    }
-    Item* fresh = alloc(w, cls, now);
-    if (!fresh) {
-      ctr(w).cls[cls].outofmemory.add();
-      if (mode == Mode::set) remove(w, key);
-      return StoreResult::no_memory;
-    }
-    if (!concat) fill(fresh, key, value, flags, exptime, now);
-
-    Index::Guard g = index_.lock(h);
-    std::atomic<uint64_t>* slot = find_locked(g, h, key);
-    Item* old = slot ? item_at(slot_offset(slot->load())) : nullptr;
-    bool live = old && death(old, now) == Death::alive;
-    StoreResult reject = StoreResult::stored;
-    switch (mode) {
-      case Mode::add:
-        if (live) {
-          old->state.fetch_or(Item::kAccessed, std::memory_order_relaxed);
-          reject = StoreResult::not_stored;
-        }
-        break;
-      case Mode::replace:
-        if (!live) reject = StoreResult::not_stored;
-        break;
-      case Mode::cas:
-        if (!live) {
-          reject = StoreResult::not_found;
-        } else if (old->cas != cas_in) {
-          ctr(w).cls[old->clsid].cas_badval.add();
-          reject = StoreResult::exists;
-        }
-        break;
-      case Mode::append:
-      case Mode::prepend:
-        if (!live) {
-          reject = StoreResult::not_stored;
-        } else if (off_of(old) != seen_off || old->cas != seen_cas) {
-          g.unlock();  // changed since it was measured: measure again
-          slabs_.free(fresh);
-          continue;
-        } else {
-          std::string_view ov{old->value(), old_len};
-          fresh->nkey = static_cast<uint8_t>(key.size());
-          std::memcpy(fresh->key(), key.data(), key.size());
-          char* v = fresh->value();
-          if (mode == Mode::append) {
-            std::memcpy(v, ov.data(), ov.size());
-            std::memcpy(v + ov.size(), value.data(), value.size());
-          } else {
-            std::memcpy(v, value.data(), value.size());
-            std::memcpy(v + value.size(), ov.data(), ov.size());
-          }
-          fill(fresh, key, {v, ov.size() + value.size()}, old->flags, old->exptime, now);
-        }
-        break;
-      case Mode::set:
-        break;
-    }
-    if (reject != StoreResult::stored) {
-      g.unlock();
-      slabs_.free(fresh);
-      return reject;
-    }
-    Item *to_free = nullptr, *victim = nullptr;
-    link(g, slot, tag, fresh, &to_free, &victim, w, now);
-    if (cas_out) *cas_out = fresh->cas;
-    g.unlock();
-    if (to_free) slabs_.free(to_free);
-    if (victim) slabs_.free(victim);
-    index_.maybe_grow();
-    auto& c = ctr(w);
-    c.total_items.add();
-    c.cls[cls].cmd_set.add();
-    if (mode == Mode::cas) c.cls[cls].cas_hits.add();
-    return StoreResult::stored;
-  }
+  // The general write path with none of the meta protocol's extras; cas_in counts only for
+  // Mode::cas, as this method's contract says.
+  MetaStoreArgs a;
+  a.mode = mode;
+  a.cas_in = mode == Mode::cas ? cas_in : 0;
+  StoreResult r = meta_store(w, key, value, flags, exptime, a, cas_out);
+  if (mode == Mode::set && (r == StoreResult::too_large || r == StoreResult::no_memory))
+    remove(w, key);  // memcached drops the stale value on a failed set
+  return r;
 }
 
 bool StoreImpl::remove(Worker& w, std::string_view key) {

@@ -2,7 +2,6 @@
 // Allocation happens before a bucket lock is taken and freeing after it is released.
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
@@ -98,56 +97,24 @@ bool parse_counter(const char* data, size_t len, uint64_t* out) {
 
 DeltaResult StoreImpl::delta(Worker& w, std::string_view key, bool incr, uint64_t by,
                              uint64_t* result, uint64_t* cas_out) {
-  const uint64_t h = common::hash_key(key);
-  const uint32_t now = common::now_unix();
-  for (;;) {
-    Index::Guard g = index_.lock(h);
-    std::atomic<uint64_t>* slot = find_locked(g, h, key);
-    Item* it = slot ? item_at(slot_offset(slot->load())) : nullptr;
-    if (!it || death(it, now) != Death::alive || !intact(it)) return DeltaResult::not_found;
-    uint64_t v;
-    if (it->nbytes <= 2 || !parse_counter(it->value(), it->nbytes, &v))
-      return DeltaResult::non_numeric;
-    v = incr ? v + by : (by > v ? 0 : v - by);
-    char digits[24];
-    size_t n = static_cast<size_t>(std::to_chars(digits, digits + sizeof(digits), v).ptr - digits);
-    *result = v;
-    auto& c = ctr(w).cls[it->clsid];
-    (incr ? c.incr_hits : c.decr_hits).add();
-    if (n + 2 <= it->nbytes) {
-      // In place, padded with spaces, as memcached does.
-      std::memset(it->value() + n, ' ', it->nbytes - 2 - n);
-      std::memcpy(it->value(), digits, n);
-      it->cas = next_cas();
-      it->time = now;
-      it->checksum = item_checksum(it);
-      it->epoch = epoch_;
-      if (cas_out) *cas_out = it->cas;
+  // The general incr/decr with none of the meta protocol's extras (no cas, touch or vivify,
+  // so neither `exists` nor `created` can come back).
+  MetaDeltaArgs a;
+  a.incr = incr;
+  a.delta = by;
+  MetaDeltaOut out;
+  switch (meta_delta(w, key, a, &out)) {
+    case MetaDeltaResult::ok:
+    case MetaDeltaResult::created:
+      *result = out.value;
+      if (cas_out) *cas_out = out.cas;
       return DeltaResult::ok;
-    }
-    // The number grew past the old length: a new item replaces the old one.
-    uint64_t seen_off = off_of(it), seen_cas = it->cas;
-    uint32_t flags = it->flags, exptime = it->exptime;
-    g.unlock();
-    unsigned cls = slabs_.class_for(item_total(key.size(), n));
-    Item* fresh = cls ? alloc(w, cls, now) : nullptr;
-    if (!fresh) return DeltaResult::no_memory;
-    fill(fresh, key, {digits, n}, flags, exptime, now);
-    Index::Guard g2 = index_.lock(h);
-    slot = find_locked(g2, h, key);
-    if (!slot || slot_offset(slot->load()) != seen_off || item_at(seen_off)->cas != seen_cas) {
-      g2.unlock();
-      slabs_.free(fresh);
-      continue;  // changed meanwhile: start over
-    }
-    Item *to_free = nullptr, *victim = nullptr;
-    link(g2, slot, Index::tag_of(h), fresh, &to_free, &victim, w, now);
-    if (cas_out) *cas_out = fresh->cas;
-    g2.unlock();
-    if (to_free) slabs_.free(to_free);
-    if (victim) slabs_.free(victim);
-    return DeltaResult::ok;
+    case MetaDeltaResult::non_numeric: return DeltaResult::non_numeric;
+    case MetaDeltaResult::no_memory: return DeltaResult::no_memory;
+    case MetaDeltaResult::not_found:
+    case MetaDeltaResult::exists: break;
   }
+  return DeltaResult::not_found;
 }
 
 void StoreImpl::flush_all(Worker&, uint32_t delay) {

@@ -192,23 +192,32 @@ drivers::StreamStep Server::stream_data(void* state, std::string_view in, common
               [&](std::string_view rest) { return text_step(w, rest, out, in_cap); });
 }
 
-// The keys of a get/gets datagram (up to a burst's worth), for the store to prefetch.
-void Server::prefetch(unsigned, std::string_view in, int stage) {
-  if (in.size() < udp::kHeaderSize + 5) return;
-  std::string_view body = in.substr(udp::kHeaderSize);
-  size_t pos;
-  if (body.substr(0, 4) == "get ") pos = 4;
-  else if (body.substr(0, 5) == "gets ") pos = 5;
-  else return;
-  for (int keys = 0; keys < 16 && pos < body.size(); ++keys) {
-    while (pos < body.size() && body[pos] == ' ') ++pos;
-    size_t end = pos;
-    while (end < body.size() && body[end] != ' ' && body[end] != '\r' && body[end] != '\n') ++end;
-    if (end == pos || end - pos > store::kKeyMax) return;
-    impl_->store.prefetch(body.substr(pos, end - pos), stage);
-    if (end >= body.size() || body[end] != ' ') return;
-    pos = end;
+// The keys of a burst's get/gets datagrams (up to 16 per datagram, 512 in all): every key's
+// bucket is prefetched first, then every key's item, so the burst's misses overlap.
+void Server::prefetch(unsigned, std::span<const std::string_view> burst) {
+  constexpr size_t kMaxKeys = 512, kKeysPerDatagram = 16;
+  uint64_t hashes[kMaxKeys];
+  size_t n = 0;
+  store::Store& st = impl_->store;
+  for (std::string_view in : burst) {
+    if (in.size() < udp::kHeaderSize + 5) continue;
+    std::string_view body = in.substr(udp::kHeaderSize);
+    size_t pos;
+    if (body.substr(0, 4) == "get ") pos = 4;
+    else if (body.substr(0, 5) == "gets ") pos = 5;
+    else continue;
+    for (size_t keys = 0; keys < kKeysPerDatagram && n < kMaxKeys && pos < body.size(); ++keys) {
+      while (pos < body.size() && body[pos] == ' ') ++pos;
+      size_t end = pos;
+      while (end < body.size() && body[end] != ' ' && body[end] != '\r' && body[end] != '\n')
+        ++end;
+      if (end == pos || end - pos > store::kKeyMax) break;
+      hashes[n++] = st.prefetch_bucket(body.substr(pos, end - pos));
+      if (end >= body.size() || body[end] != ' ') break;
+      pos = end;
+    }
   }
+  for (size_t i = 0; i < n; ++i) st.prefetch_item(hashes[i]);
 }
 
 bool Server::stream_idle(void* state) {
@@ -236,8 +245,10 @@ void Server::datagram(unsigned worker, std::string_view in, drivers::DatagramSin
     pos += static_cast<size_t>(std::min<uint64_t>(s.swallow, body.size() - pos));
     if (s.kind == Step::ran_then_close) break;
   }
-  udp::for_each_datagram(h->request_id, out.view(),
-                         [&reply](std::string_view d) { reply.emit(d); });
+  udp::for_each_datagram(h->request_id, out.view(), [&reply](std::string_view head,
+                                                             std::string_view body) {
+    reply.emit(head, body);
+  });
   out.clear();
   out.shrink_if_empty(kUdpBufKeep);
 }

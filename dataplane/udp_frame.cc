@@ -39,25 +39,16 @@ void write_header(char* dst, const FrameHeader& h) {
 
 size_t datagram_count(size_t n) { return std::min((n + kMaxData - 1) / kMaxData, kMaxDatagrams); }
 
-size_t write_datagram(uint16_t request_id, std::string_view reply, size_t seq, char* dst) {
+void for_each_datagram(uint16_t request_id, std::string_view reply,
+                       common::FunctionRef<void(std::string_view, std::string_view)> emit) {
+  char head[kHeaderSize];
   FrameHeader h;
   h.request_id = request_id;
-  h.sequence = static_cast<uint16_t>(seq);
   h.total = static_cast<uint16_t>(datagram_count(reply.size()));
-  write_header(dst, h);
-  size_t off = seq * kMaxData;
-  size_t len = off < reply.size() ? std::min(kMaxData, reply.size() - off) : 0;
-  if (len) std::memcpy(dst + kHeaderSize, reply.data() + off, len);
-  return kHeaderSize + len;
-}
-
-void for_each_datagram(uint16_t request_id, std::string_view reply,
-                       common::FunctionRef<void(std::string_view)> emit) {
-  char buf[kMaxDatagram];
-  size_t total = datagram_count(reply.size());
-  for (size_t seq = 0; seq < total; ++seq) {
-    size_t n = write_datagram(request_id, reply, seq, buf);
-    emit(std::string_view(buf, n));
+  for (size_t seq = 0; seq < h.total; ++seq) {
+    h.sequence = static_cast<uint16_t>(seq);
+    write_header(head, h);
+    emit({head, kHeaderSize}, reply.substr(seq * kMaxData, kMaxData));
   }
 }
 

@@ -36,13 +36,9 @@ void write_header(char* dst, const FrameHeader& h);
 // Replies longer than kMaxDatagrams * kMaxData are cut to that length.
 size_t datagram_count(size_t n);
 
-// Writes datagram `seq` of `reply` (header and its share of the bytes) to dst, which has room
-// for kMaxDatagram bytes, and returns its length. seq < datagram_count(reply.size()).
-size_t write_datagram(uint16_t request_id, std::string_view reply, size_t seq, char* dst);
-
-// Splits reply into datagrams (each built in a kMaxDatagram scratch buffer) and calls emit with
-// each, in sequence order.
+// Splits reply into datagrams and calls emit(head, body) for each, in sequence order: head is
+// the datagram's 8-byte frame header, body its share of reply (a view into it, not a copy).
 void for_each_datagram(uint16_t request_id, std::string_view reply,
-                       common::FunctionRef<void(std::string_view)> emit);
+                       common::FunctionRef<void(std::string_view, std::string_view)> emit);
 
 }  // namespace cachet::dataplane::udp

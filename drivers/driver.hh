@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,7 +47,9 @@ struct StreamStep {
 class DatagramSink {
  public:
   virtual ~DatagramSink() = default;
-  virtual void emit(std::string_view payload) = 0;
+  // One datagram: `head` followed by `body` (memcached's frame header and its share of the
+  // reply), in two parts so that the reply is copied once, into the datagram.
+  virtual void emit(std::string_view head, std::string_view body) = 0;
 };
 
 // Implemented by the dataplane. Every call for one connection or one worker comes from that
@@ -68,11 +71,10 @@ class Handler {
   // True when the connection sits at a request boundary that another process could pick up
   // from the unconsumed input alone (no data block half swallowed, no replies held back).
   virtual bool stream_idle(void* state) { return state != nullptr; }
-  // A datagram about to be handled on `worker` (a burst is announced before it is handled):
-  // the handler may start fetching what it will need. Stage 0 comes for the whole burst
-  // before stage 1. No effect on results.
-  virtual void prefetch(unsigned worker, std::string_view in, int stage) {
-    (void)worker, (void)in, (void)stage;
+  // The datagrams of a burst about to be handled on `worker`, in order: the handler may start
+  // fetching what they will need so that their cache misses overlap. No effect on results.
+  virtual void prefetch(unsigned worker, std::span<const std::string_view> burst) {
+    (void)worker, (void)burst;
   }
   // One datagram arrived on `worker`; replies go to `reply`. The handler must not read `in`
   // after its first emit(): a driver may write the reply over the request.

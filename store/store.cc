@@ -174,20 +174,23 @@ bool StoreImpl::get(Worker& w, std::string_view key, common::ByteBuf& out, ReadF
   }
 }
 
-void StoreImpl::prefetch(std::string_view key, int stage) const {
+uint64_t StoreImpl::prefetch_bucket(std::string_view key) const {
   const uint64_t h = common::hash_key(key);
+  __builtin_prefetch(index_.bucket_hint(h));
+  return h;
+}
+
+void StoreImpl::prefetch_item(uint64_t h) const {
   const Bucket* b = index_.bucket_hint(h);
-  if (stage == 0) {
-    __builtin_prefetch(b);
-    return;
-  }
   const uint16_t tag = Index::tag_of(h);
   for (const auto& slot : b->slot) {
     uint64_t s = slot.load(std::memory_order_relaxed);
     if (s && slot_tag(s) == tag) {
+      // Header, key and a small value: up to three lines, as chunks need not be line-aligned.
       const char* it = reinterpret_cast<const char*>(item_at(slot_offset(s)));
       __builtin_prefetch(it);
       __builtin_prefetch(it + 64);
+      __builtin_prefetch(it + 127);
       return;
     }
   }

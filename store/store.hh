@@ -207,10 +207,12 @@ class Store {
   // Expired and flushed items are misses and are reclaimed. get_and_touch (gat/gats) sets the
   // new exptime before reading.
   virtual bool get(Worker& w, std::string_view key, common::ByteBuf& out, ReadFn fn) = 0;
-  // A hint before a get of key, so a burst of lookups overlaps its cache misses: stage 0
-  // fetches the key's bucket, stage 1 (once the bucket is likely cached) its item. No effect
-  // on results; safe from any thread.
-  virtual void prefetch(std::string_view key, int stage) const = 0;
+  // Hints before a burst of gets, so that their cache misses overlap: prefetch_bucket starts
+  // fetching a key's index bucket and returns the key's hash; prefetch_item, called with that
+  // hash once the bucket is likely cached, starts fetching the item. No effect on results; safe
+  // from any thread.
+  virtual uint64_t prefetch_bucket(std::string_view key) const = 0;
+  virtual void prefetch_item(uint64_t hash) const = 0;
   virtual bool get_and_touch(Worker& w, std::string_view key, uint32_t exptime,
                              common::ByteBuf& out, ReadFn fn) = 0;
 

@@ -60,7 +60,8 @@ class StoreImpl final : public Store {
 
   Worker& worker(unsigned i) override { return workers_[i]; }
   bool get(Worker& w, std::string_view key, common::ByteBuf& out, ReadFn fn) override;
-  void prefetch(std::string_view key, int stage) const override;
+  uint64_t prefetch_bucket(std::string_view key) const override;
+  void prefetch_item(uint64_t hash) const override;
   bool get_and_touch(Worker& w, std::string_view key, uint32_t exptime, common::ByteBuf& out,
                      ReadFn fn) override;
   StoreResult store(Worker& w, Mode mode, std::string_view key, std::string_view value,

@@ -225,6 +225,7 @@ class OffsetHandler final : public drivers::Handler {
     return h_.stream_data(st, in, out);
   }
   void stream_close(void* st) override { h_.stream_close(st); }
+  bool stream_idle(void* st) override { return h_.stream_idle(st); }
   void datagram(unsigned w, std::string_view in, drivers::DatagramSink& r) override {
     h_.datagram(base_ + w, in, r);
   }

@@ -54,12 +54,13 @@ class ReplySink final : public DatagramSink {
             const Peer& peer, uint16_t& ip_id)
       : d_(d), st_(st), tx_(tx), pool_(pool), req_(req), peer_(peer), ip_id_(ip_id) {}
 
-  void emit(std::string_view payload) override {
-    if (bytes_ + payload.size() > d_.opts.reply_max) {
+  void emit(std::string_view head, std::string_view body) override {
+    const size_t payload = head.size() + body.size();
+    if (bytes_ + payload > d_.opts.reply_max) {
       bump(st_.reply_over_policy);
       return;
     }
-    size_t frame = kUdpHeadroom + payload.size();
+    size_t frame = kUdpHeadroom + payload;
     rte_mbuf* m = nullptr;
     if (req_ && size_t{req_->buf_len} >= frame) {
       m = req_;
@@ -76,13 +77,14 @@ class ReplySink final : public DatagramSink {
       return;
     }
     uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
-    std::memcpy(f + kUdpHeadroom, payload.data(), payload.size());
-    write_udp_headers(f, d_.me, peer_, payload.size(), ip_id_++, !d_.opts.no_udp_checksum);
+    std::memcpy(f + kUdpHeadroom, head.data(), head.size());
+    std::memcpy(f + kUdpHeadroom + head.size(), body.data(), body.size());
+    write_udp_headers(f, d_.me, peer_, payload, ip_id_++, !d_.opts.no_udp_checksum);
     m->data_len = static_cast<uint16_t>(frame);
     m->pkt_len = static_cast<uint32_t>(frame);
     m->nb_segs = 1;
     m->next = nullptr;
-    bytes_ += payload.size();
+    bytes_ += payload;
     bump(st_.replies);
     bump(st_.tx_packets);
     bump(st_.tx_bytes, frame);
@@ -100,6 +102,13 @@ class ReplySink final : public DatagramSink {
   Peer peer_;
   uint16_t& ip_id_;
   size_t bytes_ = 0;
+};
+
+// A received burst: its frames and what classify made of each.
+struct Burst {
+  rte_mbuf* bufs[kBurst];
+  Classified cls[kBurst];
+  uint16_t n = 0;
 };
 
 // memcached's UDP request frame: at least the 8-byte header, one datagram, reserved zero.
@@ -134,28 +143,28 @@ int DpdkDriver::Impl::lcore_main() {
 
   const uint64_t drain = rte_get_tsc_hz() / 10000;  // 100 us
   uint64_t last_drain = rte_rdtsc();
-  rte_mbuf* bufs[kBurst];
-  Classified cls[kBurst];
   auto drop = [&](rte_mbuf* m, Drop why) {
     bump(st.drops[static_cast<size_t>(why)]);
     rte_pktmbuf_free(m);
   };
 
-  while (!quit.load(std::memory_order_relaxed)) {
-    uint16_t n = rte_eth_rx_burst(port, q, bufs, kBurst);
-    bump(n ? st.busy_polls : st.idle_polls);
-    // Three passes over the burst so its cache misses overlap: classify every frame (its
-    // header lines prefetched ahead), then ask the dataplane to fetch every request's bucket,
-    // then every request's item, and only then answer them in order.
-    for (uint16_t i = 0; i < n && i < 4; ++i) rte_prefetch0(rte_pktmbuf_mtod(bufs[i], void*));
-    for (uint16_t i = 0; i < n; ++i) {
-      if (i + 4 < n) rte_prefetch0(rte_pktmbuf_mtod(bufs[i + 4], void*));
-      rte_mbuf* m = bufs[i];
+  // Receives a burst, classifies every frame (header lines prefetched a few frames ahead) and
+  // hands the dataplane its requests so that it starts fetching their buckets and items.
+  auto take = [&](Burst& b) {
+    b.n = rte_eth_rx_burst(port, q, b.bufs, kBurst);
+    bump(b.n ? st.busy_polls : st.idle_polls);
+    for (uint16_t i = 0; i < b.n && i < 4; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.bufs[i], void*));
+    std::string_view payloads[kBurst];
+    uint16_t udp = 0;
+    for (uint16_t i = 0; i < b.n; ++i) {
+      if (i + 4 < b.n) rte_prefetch0(rte_pktmbuf_mtod(b.bufs[i + 4], void*));
+      rte_mbuf* m = b.bufs[i];
+      Classified& c = b.cls[i];
       bump(st.rx_packets);
       bump(st.rx_bytes, m->pkt_len);
       if (m->nb_segs != 1) {  // jumbo chains are never memcache requests here
-        cls[i] = Classified{};
-        cls[i].why = Drop::ip_header;
+        c = Classified{};
+        c.why = Drop::ip_header;
         continue;
       }
       RxOffload hw{};
@@ -163,17 +172,19 @@ int DpdkDriver::Impl::lcore_main() {
         hw.ip_checksum_good = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
         hw.l4_checksum_good = (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
       }
-      cls[i] = classify(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, me, hw);
+      c = classify(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, me, hw);
+      if (c.verdict == Verdict::udp)
+        payloads[udp++] = {rte_pktmbuf_mtod_offset(m, const char*, c.payload_off), c.payload_len};
     }
-    for (int stage = 0; stage < 2; ++stage)
-      for (uint16_t i = 0; i < n; ++i)
-        if (cls[i].verdict == Verdict::udp)
-          handler->prefetch(w, {rte_pktmbuf_mtod_offset(bufs[i], const char*, cls[i].payload_off),
-                                cls[i].payload_len}, stage);
-    for (uint16_t i = 0; i < n; ++i) {
-      rte_mbuf* m = bufs[i];
+    if (udp) handler->prefetch(w, {payloads, udp});
+  };
+
+  // Answers a burst's frames in order.
+  auto answer = [&](Burst& b) {
+    for (uint16_t i = 0; i < b.n; ++i) {
+      rte_mbuf* m = b.bufs[i];
       uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
-      const Classified& c = cls[i];
+      const Classified& c = b.cls[i];
       switch (c.verdict) {
         case Verdict::drop:
           drop(m, c.why);
@@ -226,22 +237,38 @@ int DpdkDriver::Impl::lcore_main() {
         }
       }
     }
+    b.n = 0;
+  };
+
+  // Two bursts in flight: one is answered while the next one's lookups are being fetched, so
+  // that a whole burst's work hides each fetch. A burst waits for the next poll only when that
+  // poll brings frames; on a quiet queue it is answered at once.
+  Burst bursts[2];
+  Burst* fetching = &bursts[0];
+  Burst* waiting = &bursts[1];
+  rte_mbuf* from_kernel[kBurst];
+  while (!quit.load(std::memory_order_relaxed)) {
+    take(*fetching);
+    const bool busy = fetching->n || waiting->n;
+    answer(*waiting);
+    std::swap(fetching, waiting);
     // The kernel's side of the exception path is polled by lcore 0 only (one RX queue).
     if (exc_port >= 0 && w == 0) {
-      uint16_t k = rte_eth_rx_burst(static_cast<uint16_t>(exc_port), 0, bufs, kBurst);
+      uint16_t k = rte_eth_rx_burst(static_cast<uint16_t>(exc_port), 0, from_kernel, kBurst);
       for (uint16_t i = 0; i < k; ++i) {
         bump(st.from_kernel);
         bump(st.tx_packets);
-        tx.add(bufs[i]);
+        tx.add(from_kernel[i]);
       }
     }
     uint64_t now = rte_rdtsc();
-    if (n || now - last_drain > drain) {
+    if (busy || now - last_drain > drain) {
       if (!tx.empty()) tx.flush();
       if (!to_kernel.empty()) to_kernel.flush();
       last_drain = now;
     }
   }
+  answer(*waiting);  // taken already: answered, not leaked
   tx.flush();
   to_kernel.flush();
   return 0;

@@ -82,7 +82,8 @@ class Worker {
   const Counters& counters() const { return counters_; }
 
   // Sends one reply datagram from `sock` to `to` (used by the datagram sink).
-  void udp_send(UdpSocket* sock, const sockaddr* to, socklen_t to_len, std::string_view payload);
+  void udp_send(UdpSocket* sock, const sockaddr* to, socklen_t to_len, std::string_view head,
+                std::string_view body);
 
  private:
   // user_data = object address | Op (objects are at least 8-byte aligned).

@@ -17,7 +17,9 @@ class ReplySink final : public DatagramSink {
  public:
   ReplySink(Worker* w, UdpSocket* sock, const sockaddr* to, socklen_t len)
       : w_(w), sock_(sock), to_(to), len_(len) {}
-  void emit(std::string_view payload) override { w_->udp_send(sock_, to_, len_, payload); }
+  void emit(std::string_view head, std::string_view body) override {
+    w_->udp_send(sock_, to_, len_, head, body);
+  }
 
  private:
   Worker* w_;
@@ -83,7 +85,7 @@ void Worker::deliver(UdpSocket* sock, std::string_view payload, const sockaddr* 
 }
 
 void Worker::udp_send(UdpSocket* sock, const sockaddr* to, socklen_t to_len,
-                      std::string_view payload) {
+                      std::string_view head, std::string_view body) {
   UdpSend* s = free_sends_;
   if (s) {
     free_sends_ = s->next;
@@ -93,7 +95,8 @@ void Worker::udp_send(UdpSocket* sock, const sockaddr* to, socklen_t to_len,
   }
   std::memcpy(&s->to, to, to_len);
   s->data.clear();
-  s->data.append(payload);
+  s->data.append(head);
+  s->data.append(body);
   s->iov = {s->data.data(), s->data.size()};
   s->mh = {};
   s->mh.msg_name = &s->to;

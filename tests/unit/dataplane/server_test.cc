@@ -212,7 +212,9 @@ TEST_F(ServerTest, StatsSumWorkersAndShowDriverCounters) {
 }
 
 struct Sink : drivers::DatagramSink {
-  void emit(std::string_view d) override { got.emplace_back(d); }
+  void emit(std::string_view head, std::string_view body) override {
+    got.emplace_back(std::string(head) + std::string(body));
+  }
   std::vector<std::string> got;
 };
 

@@ -71,8 +71,8 @@ class LineHandler final : public Handler {
     ++closes;
   }
   void datagram(unsigned, std::string_view in, DatagramSink& reply) override {
-    reply.emit(in);
-    if (in.substr(0, 4) == "two ") reply.emit(in);
+    reply.emit(in.substr(0, 2), in.substr(2));
+    if (in.substr(0, 4) == "two ") reply.emit({}, in);
   }
 
   std::atomic<unsigned> started_mask{0};

@@ -162,6 +162,30 @@ TEST(Packet, IcmpEchoReplyHasValidChecksums) {
   EXPECT_EQ(dst, peer_ip());
 }
 
+// The word-at-a-time checksum against RFC 1071's definition (big-endian 16-bit words, an odd
+// last byte padded with zero), at every length and alignment, with a carried-in sum.
+TEST(Packet, ChecksumMatchesTheDefinitionAtEveryLengthAndAlignment) {
+  auto reference = [](const uint8_t* p, size_t len, uint32_t sum) {
+    uint64_t acc = sum;
+    for (size_t i = 0; i + 1 < len; i += 2) acc += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+    if (len & 1) acc += static_cast<uint32_t>(p[len - 1]) << 8;
+    while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+    return static_cast<uint16_t>(acc);
+  };
+  const uint8_t rfc[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};  // RFC 1071 4.1
+  EXPECT_EQ(csum_fold(csum_partial(rfc, sizeof rfc)), 0xddf2);
+  std::vector<uint8_t> buf(300);
+  uint32_t x = 12345;
+  for (auto& b : buf) b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
+  buf[20] = buf[21] = buf[22] = 0xff;  // runs of ones exercise the end-around carry
+  for (size_t off = 0; off < 8; ++off)
+    for (size_t len = 0; len + off <= buf.size(); ++len)
+      for (uint32_t sum : {0u, 0x1234u, 0x3fffeu})
+        ASSERT_EQ(csum_fold(csum_partial(buf.data() + off, len, sum)),
+                  reference(buf.data() + off, len, sum))
+            << "off " << off << " len " << len << " sum " << sum;
+}
+
 TEST(Packet, ParsesAddressesWithClearErrors) {
   uint32_t ip;
   unsigned prefix;

@@ -1,6 +1,7 @@
 // DPDK driver setup: EAL from the operator's arguments, the port with one queue pair per lcore
 // (RSS over UDP when the device has it), mbuf pools per socket, the exception port, teardown.
 #include <net/if.h>
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_flow.h>
 #include <rte_lcore.h>
@@ -256,6 +257,11 @@ void DpdkDriver::extra_stats(std::vector<std::pair<std::string, uint64_t>>& out)
 #define CACHET_X(n) out.emplace_back(p + #n, l.n.load(std::memory_order_relaxed));
     CACHET_LCORE_COUNTERS(CACHET_X)
 #undef CACHET_X
+    const double us_per_tsc = 1e6 / static_cast<double>(rte_get_tsc_hz());
+    out.emplace_back(p + "busy_us", static_cast<uint64_t>(
+                                        static_cast<double>(l.busy_tsc.load()) * us_per_tsc));
+    out.emplace_back(p + "idle_us", static_cast<uint64_t>(
+                                        static_cast<double>(l.idle_tsc.load()) * us_per_tsc));
     for (size_t r = 1; r < l.drops.size(); ++r)
       out.emplace_back(p + "drop_" + drop_name(static_cast<Drop>(r)),
                        l.drops[r].load(std::memory_order_relaxed));

@@ -27,6 +27,8 @@ struct alignas(64) LcoreStats {
   CACHET_LCORE_COUNTERS(CACHET_X)
 #undef CACHET_X
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Drop::count)> drops{};
+  // TSC cycles spent in loop iterations that found work, and in those that did not.
+  std::atomic<uint64_t> busy_tsc{0}, idle_tsc{0};
 };
 
 struct DpdkDriver::Impl {

@@ -108,6 +108,7 @@ class ReplySink final : public DatagramSink {
 struct Burst {
   rte_mbuf* bufs[kBurst];
   Classified cls[kBurst];
+  std::string_view payloads[kBurst];  // of its memcache datagrams, for the dataplane's prefetch
   uint16_t n = 0;
 };
 
@@ -142,7 +143,7 @@ int DpdkDriver::Impl::lcore_main() {
   }
 
   const uint64_t drain = rte_get_tsc_hz() / 10000;  // 100 us
-  uint64_t last_drain = rte_rdtsc();
+  uint64_t last_drain = rte_rdtsc(), last_loop = last_drain;
   auto drop = [&](rte_mbuf* m, Drop why) {
     bump(st.drops[static_cast<size_t>(why)]);
     rte_pktmbuf_free(m);
@@ -154,7 +155,6 @@ int DpdkDriver::Impl::lcore_main() {
     b.n = rte_eth_rx_burst(port, q, b.bufs, kBurst);
     bump(b.n ? st.busy_polls : st.idle_polls);
     for (uint16_t i = 0; i < b.n && i < 4; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.bufs[i], void*));
-    std::string_view payloads[kBurst];
     uint16_t udp = 0;
     for (uint16_t i = 0; i < b.n; ++i) {
       if (i + 4 < b.n) rte_prefetch0(rte_pktmbuf_mtod(b.bufs[i + 4], void*));
@@ -172,11 +172,12 @@ int DpdkDriver::Impl::lcore_main() {
         hw.ip_checksum_good = (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
         hw.l4_checksum_good = (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD;
       }
-      c = classify(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, me, hw);
+      classify(rte_pktmbuf_mtod(m, uint8_t*), m->data_len, me, hw, c);
       if (c.verdict == Verdict::udp)
-        payloads[udp++] = {rte_pktmbuf_mtod_offset(m, const char*, c.payload_off), c.payload_len};
+        b.payloads[udp++] = {rte_pktmbuf_mtod_offset(m, const char*, c.payload_off),
+                             c.payload_len};
     }
-    if (udp) handler->prefetch(w, {payloads, udp});
+    if (udp) handler->prefetch(w, {b.payloads, udp});
   };
 
   // Answers a burst's frames in order.
@@ -262,6 +263,8 @@ int DpdkDriver::Impl::lcore_main() {
       }
     }
     uint64_t now = rte_rdtsc();
+    bump(busy ? st.busy_tsc : st.idle_tsc, now - last_loop);
+    last_loop = now;
     if (busy || now - last_drain > drain) {
       if (!tx.empty()) tx.flush();
       if (!to_kernel.empty()) to_kernel.flush();

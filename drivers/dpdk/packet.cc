@@ -94,12 +94,11 @@ static uint32_t udp_pseudo(uint32_t src, uint32_t dst, size_t udp_len) {
   return s + kProtoUdp + static_cast<uint32_t>(udp_len);
 }
 
-Classified classify(const uint8_t* f, size_t len, const Identity& me, RxOffload hw) {
-  Classified c;
+void classify(const uint8_t* f, size_t len, const Identity& me, RxOffload hw, Classified& c) {
+  c = Classified{};
   auto drop = [&](Drop why) {
     c.verdict = Verdict::drop;
     c.why = why;
-    return c;
   };
   if (len < kEthLen) return drop(Drop::runt);
   std::memcpy(c.src_mac.data(), f + 6, 6);
@@ -114,7 +113,7 @@ Classified classify(const uint8_t* f, size_t len, const Identity& me, RxOffload 
     c.src_ip = rd32n(l3 + 14);
     bool request_for_us = rd16(l3 + 6) == 1 && rd32n(l3 + 24) == me.ip;
     c.verdict = request_for_us ? Verdict::arp_reply : Verdict::arp_learn;
-    return c;
+    return;
   }
   if (type != kTypeIpv4) return drop(Drop::ethertype);
   if (l3len < kIpLen) return drop(Drop::runt);
@@ -135,11 +134,11 @@ Classified classify(const uint8_t* f, size_t len, const Identity& me, RxOffload 
     if (l4len < 8 || csum_fold(csum_partial(l4, l4len)) != 0xffff)
       return drop(Drop::icmp_malformed);
     c.verdict = l4[0] == 8 ? Verdict::icmp_echo : Verdict::exception;
-    return c;
+    return;
   }
   if (l3[9] != kProtoUdp) {
     c.verdict = Verdict::exception;
-    return c;
+    return;
   }
   if (l4len < kUdpLen) return drop(Drop::udp_length);
   size_t ulen = rd16(l4 + 4);
@@ -148,7 +147,7 @@ Classified classify(const uint8_t* f, size_t len, const Identity& me, RxOffload 
   c.dst_port = rd16(l4 + 2);
   if (c.dst_port < me.udp_port || c.dst_port >= me.udp_port + me.udp_ports) {
     c.verdict = Verdict::exception;
-    return c;
+    return;
   }
   uint16_t sum = rd16(l4 + 6);
   if (sum != 0 && !hw.l4_checksum_good) {
@@ -158,7 +157,6 @@ Classified classify(const uint8_t* f, size_t len, const Identity& me, RxOffload 
   c.verdict = Verdict::udp;
   c.payload_off = static_cast<size_t>(l4 + kUdpLen - f);
   c.payload_len = ulen - kUdpLen;
-  return c;
 }
 
 size_t arp_reply_in_place(uint8_t* f, size_t len, const Identity& me) {

@@ -76,8 +76,17 @@ struct RxOffload {
   bool l4_checksum_good = false;
 };
 
-// Classifies the frame. Reads only within [frame, frame + len).
-Classified classify(const uint8_t* frame, size_t len, const Identity& me, RxOffload hw = {});
+// Classifies the frame into `out`. Reads only within [frame, frame + len). The poll loop
+// classifies into its burst's slots: a returned struct would be copied back through the
+// stack, and that copy stalls on store forwarding.
+void classify(const uint8_t* frame, size_t len, const Identity& me, RxOffload hw,
+              Classified& out);
+inline Classified classify(const uint8_t* frame, size_t len, const Identity& me,
+                           RxOffload hw = {}) {
+  Classified c;
+  classify(frame, len, me, hw, c);
+  return c;
+}
 
 // Rewrites an ARP request for us into the reply, in place. Returns the reply length.
 size_t arp_reply_in_place(uint8_t* frame, size_t len, const Identity& me);

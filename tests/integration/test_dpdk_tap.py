@@ -201,6 +201,8 @@ def run_checks(t, args, srv_ns, cli_ns, tap, exception):
                 "per-lcore hit counter")
         t.check(int(after.get("dpdk:lcore0:busy_polls", 0)) > 0 and
                 int(after.get("dpdk:lcore0:idle_polls", 0)) > 0, "busy and idle polls counted")
+        t.check(int(after.get("dpdk:lcore0:busy_us", 0)) > int(before.get("dpdk:lcore0:busy_us", 0))
+                and int(after.get("dpdk:lcore0:idle_us", 0)) > 0, "busy and idle time counted")
 
         if exception:
             t.begin("TCP through the exception path to the kernel")

@@ -28,11 +28,16 @@ constexpr size_t kLineSlack = 2048;
 // A worker's UDP reply buffer is given back when a reply left it larger than this.
 constexpr size_t kUdpBufKeep = 256 * 1024;
 
+// Keys of one burst whose index buckets are being fetched (Server::prefetch stage 0), by hash.
+constexpr size_t kPrefetchKeys = 512;
+
 struct alignas(64) WorkerCtx {
   WorkerCtx(ExecShared& shared, unsigned id) : exec(shared, id), bin(shared, id) {}
   Executor exec;
   BinaryExecutor bin;
   common::ByteBuf udp_out;
+  uint64_t prefetch_hashes[kPrefetchKeys];
+  size_t prefetch_n = 0;
 };
 
 // A connection's protocol: memcached decides from its first byte (0x80 = binary).
@@ -192,13 +197,18 @@ drivers::StreamStep Server::stream_data(void* state, std::string_view in, common
               [&](std::string_view rest) { return text_step(w, rest, out, in_cap); });
 }
 
-// The keys of a burst's get/gets datagrams (up to 16 per datagram, 512 in all): every key's
-// bucket is prefetched first, then every key's item, so the burst's misses overlap.
-void Server::prefetch(unsigned, std::span<const std::string_view> burst) {
-  constexpr size_t kMaxKeys = 512, kKeysPerDatagram = 16;
-  uint64_t hashes[kMaxKeys];
-  size_t n = 0;
+// The keys of a burst's get/gets datagrams (up to 16 per datagram, 512 in all): stage 0
+// prefetches every key's bucket and keeps the hashes, stage 1 every key's item.
+void Server::prefetch(unsigned worker, std::span<const std::string_view> burst, int stage) {
+  constexpr size_t kKeysPerDatagram = 16;
+  WorkerCtx& w = impl_->worker(worker);
   store::Store& st = impl_->store;
+  if (stage != 0) {
+    for (size_t i = 0; i < w.prefetch_n; ++i) st.prefetch_item(w.prefetch_hashes[i]);
+    w.prefetch_n = 0;
+    return;
+  }
+  size_t n = 0;
   for (std::string_view in : burst) {
     if (in.size() < udp::kHeaderSize + 5) continue;
     std::string_view body = in.substr(udp::kHeaderSize);
@@ -206,18 +216,19 @@ void Server::prefetch(unsigned, std::span<const std::string_view> burst) {
     if (body.substr(0, 4) == "get ") pos = 4;
     else if (body.substr(0, 5) == "gets ") pos = 5;
     else continue;
-    for (size_t keys = 0; keys < kKeysPerDatagram && n < kMaxKeys && pos < body.size(); ++keys) {
+    for (size_t keys = 0; keys < kKeysPerDatagram && n < kPrefetchKeys && pos < body.size();
+         ++keys) {
       while (pos < body.size() && body[pos] == ' ') ++pos;
       size_t end = pos;
       while (end < body.size() && body[end] != ' ' && body[end] != '\r' && body[end] != '\n')
         ++end;
       if (end == pos || end - pos > store::kKeyMax) break;
-      hashes[n++] = st.prefetch_bucket(body.substr(pos, end - pos));
+      w.prefetch_hashes[n++] = st.prefetch_bucket(body.substr(pos, end - pos));
       if (end >= body.size() || body[end] != ' ') break;
       pos = end;
     }
   }
-  for (size_t i = 0; i < n; ++i) st.prefetch_item(hashes[i]);
+  w.prefetch_n = n;
 }
 
 bool Server::stream_idle(void* state) {

@@ -25,7 +25,7 @@ class Server final : public drivers::Handler {
                                   common::ByteBuf& out) override;
   void stream_close(void* state) override;
   bool stream_idle(void* state) override;
-  void prefetch(unsigned worker, std::span<const std::string_view> burst) override;
+  void prefetch(unsigned worker, std::span<const std::string_view> burst, int stage) override;
   void datagram(unsigned worker, std::string_view in, drivers::DatagramSink& reply) override;
 
  private:

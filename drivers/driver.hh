@@ -71,10 +71,13 @@ class Handler {
   // True when the connection sits at a request boundary that another process could pick up
   // from the unconsumed input alone (no data block half swallowed, no replies held back).
   virtual bool stream_idle(void* state) { return state != nullptr; }
-  // The datagrams of a burst about to be handled on `worker`, in order: the handler may start
-  // fetching what they will need so that their cache misses overlap. No effect on results.
-  virtual void prefetch(unsigned worker, std::span<const std::string_view> burst) {
-    (void)worker, (void)burst;
+  // The datagrams of a burst to be handled on `worker`, in order, so that the handler can
+  // start fetching what they will need and their cache misses overlap. Stage 0 comes first;
+  // stage 1, for the same burst, after the driver has done other work (answered the previous
+  // burst, say), so that what stage 0 asked for has arrived: the handler may keep state
+  // between the two. No effect on results, even if a stage is skipped.
+  virtual void prefetch(unsigned worker, std::span<const std::string_view> burst, int stage) {
+    (void)worker, (void)burst, (void)stage;
   }
   // One datagram arrived on `worker`; replies go to `reply`. The handler must not read `in`
   // after its first emit(): a driver may write the reply over the request.

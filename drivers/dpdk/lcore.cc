@@ -110,6 +110,7 @@ struct Burst {
   Classified cls[kBurst];
   std::string_view payloads[kBurst];  // of its memcache datagrams, for the dataplane's prefetch
   uint16_t n = 0;
+  uint16_t udp = 0;  // payloads in use
 };
 
 // memcached's UDP request frame: at least the 8-byte header, one datagram, reserved zero.
@@ -150,7 +151,7 @@ int DpdkDriver::Impl::lcore_main() {
   };
 
   // Receives a burst, classifies every frame (header lines prefetched a few frames ahead) and
-  // hands the dataplane its requests so that it starts fetching their buckets and items.
+  // hands the dataplane its requests so that it starts fetching their index buckets.
   auto take = [&](Burst& b) {
     b.n = rte_eth_rx_burst(port, q, b.bufs, kBurst);
     bump(b.n ? st.busy_polls : st.idle_polls);
@@ -177,12 +178,19 @@ int DpdkDriver::Impl::lcore_main() {
         b.payloads[udp++] = {rte_pktmbuf_mtod_offset(m, const char*, c.payload_off),
                              c.payload_len};
     }
-    if (udp) handler->prefetch(w, {b.payloads, udp});
+    b.udp = udp;
+    if (udp) handler->prefetch(w, {b.payloads, udp}, 0);
+  };
+  // The dataplane's second stage for a taken burst: its items, now that the buckets are in.
+  auto fetch_items = [&](Burst& b) {
+    if (b.udp) handler->prefetch(w, {b.payloads, b.udp}, 1);
+    b.udp = 0;
   };
 
-  // Answers a burst's frames in order.
-  auto answer = [&](Burst& b) {
+  // Answers a burst's frames in order; halfway through, `next` fetches its items.
+  auto answer = [&](Burst& b, Burst& next) {
     for (uint16_t i = 0; i < b.n; ++i) {
+      if (i == b.n / 2) fetch_items(next);
       rte_mbuf* m = b.bufs[i];
       uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
       const Classified& c = b.cls[i];
@@ -239,11 +247,13 @@ int DpdkDriver::Impl::lcore_main() {
       }
     }
     b.n = 0;
+    fetch_items(next);  // when b was empty
   };
 
-  // Two bursts in flight: one is answered while the next one's lookups are being fetched, so
-  // that a whole burst's work hides each fetch. A burst waits for the next poll only when that
-  // poll brings frames; on a quiet queue it is answered at once.
+  // Two bursts in flight: one is answered while the next one's lookups are being fetched (its
+  // buckets before, its items halfway through), so that the answering hides the fetches. A
+  // burst waits for the next poll only when that poll brings frames; on a quiet queue it is
+  // answered at once.
   Burst bursts[2];
   Burst* fetching = &bursts[0];
   Burst* waiting = &bursts[1];
@@ -251,7 +261,7 @@ int DpdkDriver::Impl::lcore_main() {
   while (!quit.load(std::memory_order_relaxed)) {
     take(*fetching);
     const bool busy = fetching->n || waiting->n;
-    answer(*waiting);
+    answer(*waiting, *fetching);
     std::swap(fetching, waiting);
     // The kernel's side of the exception path is polled by lcore 0 only (one RX queue).
     if (exc_port >= 0 && w == 0) {
@@ -271,7 +281,7 @@ int DpdkDriver::Impl::lcore_main() {
       last_drain = now;
     }
   }
-  answer(*waiting);  // taken already: answered, not leaked
+  answer(*waiting, *fetching);  // taken already: answered, not leaked
   tx.flush();
   to_kernel.flush();
   return 0;

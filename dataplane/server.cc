@@ -197,8 +197,8 @@ drivers::StreamStep Server::stream_data(void* state, std::string_view in, common
               [&](std::string_view rest) { return text_step(w, rest, out, in_cap); });
 }
 
-// The keys of a burst's get/gets datagrams (up to 16 per datagram, 512 in all): stage 0
-// prefetches every key's bucket and keeps the hashes, stage 1 every key's item.
+// The keys of a burst's text datagrams (up to 16 per get, 512 in all): stage 0 prefetches
+// every key's bucket and keeps the hashes, stage 1 every key's item.
 void Server::prefetch(unsigned worker, std::span<const std::string_view> burst, int stage) {
   constexpr size_t kKeysPerDatagram = 16;
   WorkerCtx& w = impl_->worker(worker);
@@ -212,12 +212,22 @@ void Server::prefetch(unsigned worker, std::span<const std::string_view> burst, 
   for (std::string_view in : burst) {
     if (in.size() < udp::kHeaderSize + 5) continue;
     std::string_view body = in.substr(udp::kHeaderSize);
-    size_t pos;
-    if (body.substr(0, 4) == "get ") pos = 4;
-    else if (body.substr(0, 5) == "gets ") pos = 5;
-    else continue;
-    for (size_t keys = 0; keys < kKeysPerDatagram && n < kPrefetchKeys && pos < body.size();
-         ++keys) {
+    // Retrievals name up to a burst's worth of keys; the commands that change one item name
+    // it first (the store reads its bucket and the old item either way).
+    static constexpr std::string_view kMulti[] = {"get ", "gets "};
+    static constexpr std::string_view kSingle[] = {"set ",    "delete ", "incr ",    "decr ",
+                                                   "touch ",  "add ",    "replace ", "cas ",
+                                                   "append ", "prepend "};
+    size_t pos = 0, max_keys = kKeysPerDatagram;
+    for (std::string_view c : kMulti)
+      if (body.starts_with(c)) pos = c.size();
+    if (pos == 0) {
+      max_keys = 1;
+      for (std::string_view c : kSingle)
+        if (body.starts_with(c)) pos = c.size();
+      if (pos == 0) continue;
+    }
+    for (size_t keys = 0; keys < max_keys && n < kPrefetchKeys && pos < body.size(); ++keys) {
       while (pos < body.size() && body[pos] == ' ') ++pos;
       size_t end = pos;
       while (end < body.size() && body[end] != ' ' && body[end] != '\r' && body[end] != '\n')

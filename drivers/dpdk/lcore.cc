@@ -111,6 +111,7 @@ struct Burst {
   std::string_view payloads[kBurst];  // of its memcache datagrams, for the dataplane's prefetch
   uint16_t n = 0;
   uint16_t udp = 0;  // payloads in use
+  uint64_t tsc = 0;  // when it was received: the rate limiter's clock, read once per burst
 };
 
 // memcached's UDP request frame: at least the 8-byte header, one datagram, reserved zero.
@@ -155,6 +156,8 @@ int DpdkDriver::Impl::lcore_main() {
   auto take = [&](Burst& b) {
     b.n = rte_eth_rx_burst(port, q, b.bufs, kBurst);
     bump(b.n ? st.busy_polls : st.idle_polls);
+    if (b.n == 0) return;
+    b.tsc = rte_rdtsc();
     for (uint16_t i = 0; i < b.n && i < 4; ++i) rte_prefetch0(rte_pktmbuf_mtod(b.bufs[i], void*));
     uint16_t udp = 0;
     for (uint16_t i = 0; i < b.n; ++i) {
@@ -233,7 +236,7 @@ int DpdkDriver::Impl::lcore_main() {
             drop(m, Drop::frame_header);
             break;
           }
-          if (!limiter.allow(c.src_ip, rte_rdtsc())) {
+          if (!limiter.allow(c.src_ip, b.tsc)) {
             drop(m, Drop::rate_limited);
             break;
           }

@@ -18,7 +18,7 @@ class SrcLimiter {
     Slot& s = slots_[(src * 2654435761u) >> (32 - kBits)];
     if (s.src != src || s.last == 0) {
       s = Slot{src, burst_ * kScale, now};  // a new (or colliding) source starts with a full bucket
-    } else {
+    } else if (now != s.last) {  // the packets of one burst share a clock reading
       uint64_t elapsed = now - s.last < tps_ ? now - s.last : tps_;  // a second refills it all
       uint64_t add = static_cast<uint64_t>(static_cast<unsigned __int128>(elapsed) * rate_ * kScale / tps_);
       s.tokens = add >= uint64_t{burst_} * kScale - s.tokens ? uint64_t{burst_} * kScale

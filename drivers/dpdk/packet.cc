@@ -43,43 +43,34 @@ const char* drop_name(Drop d) {
 __attribute__((optimize("no-tree-vectorize")))
 #endif
 uint32_t csum_partial(const void* data, size_t len, uint32_t sum) {
-  // RFC 1071 section 2(B): the one's-complement sum does not depend on byte order. Sum the
-  // data as native (little-endian) 32-bit halves of 64-bit loads into 64-bit accumulators,
-  // where carries pile up in the top half, fold to 16 bits and swap the two bytes once.
+  // RFC 1071 section 2(B): the one's-complement sum does not depend on byte order, and since
+  // 2^16 = 1 modulo 2^16 - 1 it can be taken over wider words. Sum native (little-endian)
+  // 64-bit words with an add-with-carry chain, fold to 16 bits, swap the two bytes once.
   const uint8_t* p = static_cast<const uint8_t*>(data);
-  uint64_t acc = 0, acc2 = 0;
-  for (; len >= 16; p += 16, len -= 16) {
-    uint64_t w, v;
-    std::memcpy(&w, p, 8);
-    std::memcpy(&v, p + 8, 8);
-    acc += (w & 0xffffffffu) + (w >> 32);
-    acc2 += (v & 0xffffffffu) + (v >> 32);
-  }
-  acc += acc2;
-  if (len >= 8) {
+  uint64_t acc = 0, carries = 0, tail = 0;
+  for (; len >= 8; p += 8, len -= 8) {
     uint64_t w;
     std::memcpy(&w, p, 8);
-    acc += (w & 0xffffffffu) + (w >> 32);
-    p += 8;
-    len -= 8;
+    carries += __builtin_add_overflow(acc, w, &acc);
   }
   if (len >= 4) {
     uint32_t w;
     std::memcpy(&w, p, 4);
-    acc += w;
+    tail += w;
     p += 4;
     len -= 4;
   }
   if (len >= 2) {
     uint16_t w;
     std::memcpy(&w, p, 2);
-    acc += w;
+    tail += w;
     p += 2;
     len -= 2;
   }
-  if (len) acc += p[0];  // the high byte of a big-endian word: the low byte here
-  while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
-  uint64_t total = uint64_t{sum} + (((acc & 0xff) << 8) | (acc >> 8));
+  if (len) tail += p[0];  // the high byte of a big-endian word: the low byte here
+  uint64_t s = (acc & 0xffffffffu) + (acc >> 32) + carries + tail;  // a 2^64 carry is a 1
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  uint64_t total = uint64_t{sum} + (((s & 0xff) << 8) | (s >> 8));
   return static_cast<uint32_t>((total & 0xffffffffu) + (total >> 32));
 }
 

@@ -279,5 +279,33 @@ TEST_F(ServerTest, DatagramsSplitLargeReplies) {
   EXPECT_EQ(joined, get_reply("u", value));
 }
 
+// The burst prefetch is a hint: whatever the datagrams hold (more keys than it follows, keys
+// over the limit, other commands, junk, a stage 1 with no stage 0 before it, a stage 0 never
+// followed up), answers are the same as without it.
+TEST_F(ServerTest, PrefetchNeverChangesAnswers) {
+  std::string many = "get";
+  for (int i = 0; i < 40; ++i) many += " k" + std::to_string(i);
+  const std::vector<std::string> burst = {
+      dgram(1, "set k3 0 0 2\r\nv3\r\n"), dgram(2, many + "\r\n"),
+      dgram(3, "get " + std::string(300, 'x') + " k3\r\n"), dgram(4, "get k3  k3\r\n"),
+      dgram(5, "delete k9\r\n"), dgram(6, "incr k3 1\r\n"), dgram(7, "get"), dgram(8, ""),
+      std::string("\0\1", 2), dgram(9, "get \r\n"), dgram(10, "touch k3 0\r\n")};
+  auto answers = [&](int stages) {
+    std::vector<std::string_view> views(burst.begin(), burst.end());
+    if (stages & 1) server->prefetch(0, views, 0);
+    if (stages & 2) server->prefetch(0, views, 1);
+    Sink s;
+    for (const std::string& d : burst) server->datagram(0, d, s);
+    server->datagram(0, dgram(11, "delete k3\r\n"), s);  // the next round starts alike
+    return s.got;
+  };
+  const std::vector<std::string> plain = answers(0);
+  ASSERT_FALSE(plain.empty());
+  EXPECT_EQ(answers(3), plain);
+  EXPECT_EQ(answers(2), plain);
+  EXPECT_EQ(answers(1), plain);
+  EXPECT_EQ(answers(3), plain);
+}
+
 }  // namespace
 }  // namespace cachet::dataplane

@@ -79,10 +79,16 @@ uint16_t csum_fold(uint32_t sum) {
   return static_cast<uint16_t>(sum);
 }
 
+// The two addresses' share of a checksum (network-order arguments), from their values.
+static uint32_t addr_sum(uint32_t src, uint32_t dst) {
+  src = ntohl(src);
+  dst = ntohl(dst);
+  return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff);
+}
+
+// The UDP pseudo header's sum: addresses, protocol, length.
 static uint32_t udp_pseudo(uint32_t src, uint32_t dst, size_t udp_len) {
-  uint32_t s = csum_partial(&src, 4);
-  s = csum_partial(&dst, 4, s);
-  return s + kProtoUdp + static_cast<uint32_t>(udp_len);
+  return addr_sum(src, dst) + kProtoUdp + static_cast<uint32_t>(udp_len);
 }
 
 void classify(const uint8_t* f, size_t len, const Identity& me, RxOffload hw, Classified& c) {
@@ -204,8 +210,6 @@ size_t write_udp_headers(uint8_t* f, const Identity& me, const Peer& to, size_t 
                          uint16_t ip_id, bool udp_checksum) {
   // The checksums are summed from the header values rather than read back from the frame:
   // loads over bytes just stored piecemeal would stall on store forwarding.
-  const uint32_t src = ntohl(me.ip), dst = ntohl(to.ip);
-  const uint32_t addrs = (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff);
   const size_t udp_len = kUdpLen + payload_len;
   const uint16_t ip_len = static_cast<uint16_t>(kIpLen + udp_len);
   std::memcpy(f, to.mac.data(), 6);
@@ -219,7 +223,8 @@ size_t write_udp_headers(uint8_t* f, const Identity& me, const Peer& to, size_t 
   wr16(ip + 8, 64 << 8 | kProtoUdp);  // TTL, protocol
   std::memcpy(ip + 12, &me.ip, 4);
   std::memcpy(ip + 16, &to.ip, 4);
-  uint32_t ip_sum = 0x4500u + ip_len + ip_id + 0x4000u + (64u << 8 | kProtoUdp) + addrs;
+  uint32_t ip_sum =
+      0x4500u + ip_len + ip_id + 0x4000u + (64u << 8 | kProtoUdp) + addr_sum(me.ip, to.ip);
   wr16(ip + 10, static_cast<uint16_t>(~csum_fold(ip_sum)));
   uint8_t* udp = ip + kIpLen;
   wr16(udp, to.our_port);
@@ -227,8 +232,9 @@ size_t write_udp_headers(uint8_t* f, const Identity& me, const Peer& to, size_t 
   wr16(udp + 4, static_cast<uint16_t>(udp_len));
   uint16_t udp_sum = 0;
   if (udp_checksum) {
-    // Pseudo header (addresses, protocol, length), the UDP header, then the payload.
-    uint32_t s = addrs + kProtoUdp + 2 * static_cast<uint32_t>(udp_len) + to.our_port + to.port;
+    // The pseudo header, the UDP header (ports, length), then the payload.
+    uint32_t s = udp_pseudo(me.ip, to.ip, udp_len) + to.our_port + to.port +
+                 static_cast<uint32_t>(udp_len);
     s = csum_partial(udp + kUdpLen, payload_len, csum_fold(s));
     udp_sum = static_cast<uint16_t>(~csum_fold(s));
     if (udp_sum == 0) udp_sum = 0xffff;  // 0 would mean "no checksum"

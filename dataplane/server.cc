@@ -208,34 +208,27 @@ void Server::prefetch(unsigned worker, std::span<const std::string_view> burst, 
     w.prefetch_n = 0;
     return;
   }
+  // Retrievals name their keys after the command; the commands that change one item name it
+  // first (the store reads its bucket and the old item either way).
+  auto keys_named = [](std::string_view cmd) -> size_t {
+    static constexpr std::string_view kSingle[] = {"set", "delete", "incr",    "decr",   "touch",
+                                                   "add", "replace", "cas", "append", "prepend"};
+    if (cmd == "get" || cmd == "gets") return kKeysPerDatagram;
+    return std::find(std::begin(kSingle), std::end(kSingle), cmd) != std::end(kSingle) ? 1 : 0;
+  };
+  std::string_view tok[text::kMaxTokens], rest;
   size_t n = 0;
   for (std::string_view in : burst) {
-    if (in.size() < udp::kHeaderSize + 5) continue;
+    if (in.size() <= udp::kHeaderSize) continue;
     std::string_view body = in.substr(udp::kHeaderSize);
-    // Retrievals name up to a burst's worth of keys; the commands that change one item name
-    // it first (the store reads its bucket and the old item either way).
-    static constexpr std::string_view kMulti[] = {"get ", "gets "};
-    static constexpr std::string_view kSingle[] = {"set ",    "delete ", "incr ",    "decr ",
-                                                   "touch ",  "add ",    "replace ", "cas ",
-                                                   "append ", "prepend "};
-    size_t pos = 0, max_keys = kKeysPerDatagram;
-    for (std::string_view c : kMulti)
-      if (body.starts_with(c)) pos = c.size();
-    if (pos == 0) {
-      max_keys = 1;
-      for (std::string_view c : kSingle)
-        if (body.starts_with(c)) pos = c.size();
-      if (pos == 0) continue;
-    }
-    for (size_t keys = 0; keys < max_keys && n < kPrefetchKeys && pos < body.size(); ++keys) {
-      while (pos < body.size() && body[pos] == ' ') ++pos;
-      size_t end = pos;
-      while (end < body.size() && body[end] != ' ' && body[end] != '\r' && body[end] != '\n')
-        ++end;
-      if (end == pos || end - pos > store::kKeyMax) break;
-      w.prefetch_hashes[n++] = st.prefetch_bucket(body.substr(pos, end - pos));
-      if (end >= body.size() || body[end] != ' ') break;
-      pos = end;
+    const size_t nl = body.find('\n');
+    if (nl == std::string_view::npos) continue;
+    const size_t ntok = text::tokenize(text::command_line(body, nl), tok, &rest) - 1;
+    if (ntok < 2) continue;
+    const size_t last = std::min(ntok - 1, keys_named(tok[0]));
+    for (size_t i = 1; i <= last && n < kPrefetchKeys; ++i) {
+      if (tok[i].size() > store::kKeyMax) break;
+      w.prefetch_hashes[n++] = st.prefetch_bucket(tok[i]);
     }
   }
   w.prefetch_n = n;

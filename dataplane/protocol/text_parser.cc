@@ -56,18 +56,6 @@ inline bool ends_well(std::string_view s, size_t end) {
 
 inline bool is_noreply(std::string_view tok) { return tok == "noreply"; }
 
-// The line as memcached hands it to the tokenizer: without "\n" (and "\r" before it when the line
-// has more than one byte), cut at the first NUL (the C string ends there).
-std::string_view command_line(std::string_view in, size_t nl) {
-  size_t len = nl;
-  if (len > 1 && in[len - 1] == '\r') --len;
-  std::string_view line = in.substr(0, len);
-  if (const void* z = std::memchr(line.data(), '\0', line.size())) {
-    line = line.substr(0, static_cast<size_t>(static_cast<const char*>(z) - line.data()));
-  }
-  return line;
-}
-
 struct Line {
   std::string_view text;
   std::string_view tok[kMaxTokens];
@@ -329,6 +317,18 @@ bool safe_strtoull(std::string_view tok, uint64_t* out) {
   if (static_cast<int64_t>(l) < 0 && s.neg) return false;
   *out = l;
   return true;
+}
+
+// The line as memcached hands it to the tokenizer: without "\n" (and "\r" before it when the line
+// has more than one byte), cut at the first NUL (the C string ends there).
+std::string_view command_line(std::string_view in, size_t nl) {
+  size_t len = nl;
+  if (len > 1 && in[len - 1] == '\r') --len;
+  std::string_view line = in.substr(0, len);
+  if (const void* z = std::memchr(line.data(), '\0', line.size())) {
+    line = line.substr(0, static_cast<size_t>(static_cast<const char*>(z) - line.data()));
+  }
+  return line;
 }
 
 size_t tokenize(std::string_view line, std::string_view* tokens, std::string_view* rest) {

@@ -104,6 +104,10 @@ bool safe_strtoul(std::string_view tok, uint32_t* out);
 bool safe_strtol(std::string_view tok, int32_t* out);
 bool safe_strtoull(std::string_view tok, uint64_t* out);
 
+// The command line that ends at in[nl] (a '\n'), as memcached hands it to the tokenizer:
+// without "\n" (and "\r" before it when the line has more than one byte), cut at the first NUL.
+std::string_view command_line(std::string_view in, size_t nl);
+
 // Splits `line` (one command line without its line end) into at most kMaxTokens - 1 tokens at
 // spaces, as memcached's tokenize_command. Returns the token count memcached reports (tokens
 // + 1 for the terminal entry); *rest gets the unsplit remainder when the limit was hit.

@@ -11,52 +11,14 @@
 #include "dataplane/server.hh"
 #include "dataplane/udp_frame.hh"
 #include "tests/unit/dataplane/binary_helpers.hh"
+#include "tests/unit/dataplane/server_helpers.hh"
 
 namespace cachet::dataplane::testing {
 namespace {
 
-class BinaryServerTest : public ::testing::Test {
+class BinaryServerTest : public ServerFixture {
  public:
-  void SetUp() override {
-    settings.store.memory_mb = 8;
-    settings.store.item_size_max = 8192;
-    settings.store.workers = 1;
-    settings.net.threads = 1;
-    std::string err;
-    store = store::Store::open(settings.store, &err);
-    ASSERT_TRUE(store) << err;
-    server = std::make_unique<Server>(*store, settings);
-    server->worker_start(0);
-  }
-
-  // A stream connection as a driver drives it: unconsumed input is offered again with more
-  // appended; output is "sent" between calls.
-  struct Conn {
-    explicit Conn(Server& s) : server(s), state(s.stream_open(0)) {}
-    ~Conn() { server.stream_close(state); }
-    void feed(std::string_view bytes) {
-      pending.append(bytes);
-      while (!closed) {
-        drivers::StreamStep st = server.stream_data(state, pending, out);
-        pending.erase(0, st.consumed);
-        max_pending = std::max(max_pending, pending.size());
-        sent.append(out.view());
-        out.clear();
-        closed = st.close;
-        if (st.consumed == 0 || pending.empty()) break;
-      }
-    }
-    Server& server;
-    void* state;
-    std::string pending, sent;
-    size_t max_pending = 0;
-    common::ByteBuf out;
-    bool closed = false;
-  };
-
-  Settings settings;
-  std::unique_ptr<store::Store> store;
-  std::unique_ptr<Server> server;
+  BinaryServerTest() : ServerFixture(1) {}
 };
 
 TEST_F(BinaryServerTest, PipelineSplitAtEveryByte) {
@@ -225,18 +187,6 @@ TEST_F(BinaryServerTest, RandomInputNeverBreaksTheServer) {
   EXPECT_EQ(p[1].value, "fine");
 }
 
-struct Sink : drivers::DatagramSink {
-  void emit(std::string_view head, std::string_view body) override {
-    got.emplace_back(std::string(head) + std::string(body));
-  }
-  std::vector<std::string> got;
-};
-
-std::string dgram(uint16_t id, std::string_view body) {
-  char h[udp::kHeaderSize];
-  udp::write_header(h, {id, 0, 1, 0});
-  return std::string(h, sizeof h) + std::string(body);
-}
 
 TEST_F(BinaryServerTest, DatagramsSpeakBinaryToo) {
   // memcached picks the protocol of each datagram by its first byte.

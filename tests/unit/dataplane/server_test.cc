@@ -11,55 +11,18 @@
 
 #include "dataplane/udp_frame.hh"
 #include "tests/unit/dataplane/helpers.hh"
+#include "tests/unit/dataplane/server_helpers.hh"
 
 namespace cachet::dataplane {
 namespace {
 
-class ServerTest : public ::testing::Test {
+class ServerTest : public testing::ServerFixture {
  public:
-  void SetUp() override {
-    settings.store.memory_mb = 8;
-    settings.store.item_size_max = 8192;
-    settings.store.workers = 2;
-    settings.net.threads = 2;
-    std::string err;
-    store = store::Store::open(settings.store, &err);
-    ASSERT_TRUE(store) << err;
-    server = std::make_unique<Server>(*store, settings);
-    server->worker_start(0);
-    server->worker_start(1);
-  }
-
-  // A stream connection as a driver drives it: unconsumed input is offered again with more
-  // appended; output is "sent" between calls.
-  struct Conn {
-    Conn(Server& s, unsigned worker) : server(s), state(s.stream_open(worker)) {}
-    ~Conn() { server.stream_close(state); }
-
-    void feed(std::string_view bytes) {
-      pending.append(bytes);
-      while (!closed) {
-        drivers::StreamStep st = server.stream_data(state, pending, out);
-        pending.erase(0, st.consumed);
-        sent.append(out.view());
-        out.clear();
-        closed = st.close;
-        if (st.consumed == 0 || pending.empty()) break;
-      }
-    }
-
-    Server& server;
-    void* state;
-    std::string pending;
-    std::string sent;
-    common::ByteBuf out;
-    bool closed = false;
-  };
-
-  Settings settings;
-  std::unique_ptr<store::Store> store;
-  std::unique_ptr<Server> server;
+  ServerTest() : ServerFixture(2) {}
 };
+
+using testing::dgram;
+using testing::Sink;
 
 std::string get_reply(const std::string& key, const std::string& value) {
   return "VALUE " + key + " 0 " + std::to_string(value.size()) + "\r\n" + value + "\r\nEND\r\n";
@@ -211,18 +174,6 @@ TEST_F(ServerTest, StatsSumWorkersAndShowDriverCounters) {
             std::string::npos);
 }
 
-struct Sink : drivers::DatagramSink {
-  void emit(std::string_view head, std::string_view body) override {
-    got.emplace_back(std::string(head) + std::string(body));
-  }
-  std::vector<std::string> got;
-};
-
-std::string dgram(uint16_t id, std::string_view body, uint16_t seq = 0, uint16_t total = 1) {
-  char h[udp::kHeaderSize];
-  udp::write_header(h, {id, seq, total, 0});
-  return std::string(h, sizeof h) + std::string(body);
-}
 
 udp::FrameHeader header_of(const std::string& d) {
   auto get = [&](size_t i) {

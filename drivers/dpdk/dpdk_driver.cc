@@ -251,17 +251,19 @@ DriverStats DpdkDriver::stats() const {
 }
 
 void DpdkDriver::extra_stats(std::vector<std::pair<std::string, uint64_t>>& out) const {
+  const double us_per_tsc = 1e6 / static_cast<double>(rte_get_tsc_hz());
+  auto us = [us_per_tsc](const std::atomic<uint64_t>& tsc) {
+    return static_cast<uint64_t>(static_cast<double>(tsc.load(std::memory_order_relaxed)) *
+                                 us_per_tsc);
+  };
   for (unsigned i = 0; i < impl_->n_workers && impl_->stats; ++i) {
     const LcoreStats& l = impl_->stats[i];
     std::string p = fmt::format("dpdk:lcore{}:", i);
 #define CACHET_X(n) out.emplace_back(p + #n, l.n.load(std::memory_order_relaxed));
     CACHET_LCORE_COUNTERS(CACHET_X)
 #undef CACHET_X
-    const double us_per_tsc = 1e6 / static_cast<double>(rte_get_tsc_hz());
-    out.emplace_back(p + "busy_us", static_cast<uint64_t>(
-                                        static_cast<double>(l.busy_tsc.load()) * us_per_tsc));
-    out.emplace_back(p + "idle_us", static_cast<uint64_t>(
-                                        static_cast<double>(l.idle_tsc.load()) * us_per_tsc));
+    out.emplace_back(p + "busy_us", us(l.busy_tsc));
+    out.emplace_back(p + "idle_us", us(l.idle_tsc));
     for (size_t r = 1; r < l.drops.size(); ++r)
       out.emplace_back(p + "drop_" + drop_name(static_cast<Drop>(r)),
                        l.drops[r].load(std::memory_order_relaxed));

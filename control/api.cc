@@ -6,6 +6,7 @@
 
 #include "common/log.hh"
 #include "control/controller.hh"
+#include "control/ctl_client.hh"
 #include "control/tunables.hh"
 
 namespace cachet::control {
@@ -17,6 +18,28 @@ using json = nlohmann::json;
 json error(const std::string& code, const std::string& msg) {
   return {{"ok", false}, {"code", code}, {"error", msg}};
 }
+
+// The optional fields of requests and the JSON type each must have. Checked before any
+// command reads them, so a field of another type is a usage error and never an exception.
+constexpr std::pair<const char*, json::value_t> kFieldTypes[] = {
+    {"group", json::value_t::string},     {"key", json::value_t::string},
+    {"value", json::value_t::string},     {"binary", json::value_t::string},
+    {"discard", json::value_t::boolean},  {"discard_cache", json::value_t::boolean},
+};
+
+// "" when every known field of req has its type, else the usage error's sentence.
+std::string field_type_error(const json& req) {
+  for (const auto& [name, type] : kFieldTypes) {
+    auto it = req.find(name);
+    if (it == req.end() || it->type() == type) continue;
+    return fmt::format("field \"{}\" must be a {}", name,
+                       type == json::value_t::boolean ? "boolean" : "string");
+  }
+  return "";
+}
+
+// A status request to cachet-invalidate; the control loop waits for it this long at most.
+constexpr int kInvalidateTimeoutMs = 2000;
 
 const char* state_name(int s) {
   constexpr const char* kNames[] = {"starting", "running", "backoff", "stopping"};
@@ -31,14 +54,19 @@ void Controller::handle_request(int fd, const std::string& line) {
   const std::string cmd = req.is_object() && req.contains("cmd") && req["cmd"].is_string()
                               ? req["cmd"].get<std::string>()
                               : "";
+  const std::string bad_field = cmd.empty() ? "" : field_type_error(req);
   if (cmd.empty()) {
     reply = error("usage", "bad request: expected a JSON object with \"cmd\"");
+  } else if (!bad_field.empty()) {
+    reply = error("usage", "bad request: " + bad_field);
   } else if (cmd == "ping") {
     reply = {{"ok", true}};
   } else if (cmd == "status") {
     reply = {{"ok", true}, {"status", status_json()}};
   } else if (cmd == "stats") {
     reply = stats_json(req);
+  } else if (cmd == "invalidate") {
+    reply = invalidate_json();
   } else if (cmd == "config_get") {
     reply = config_get(req);
   } else if (cmd == "config_set") {
@@ -108,7 +136,45 @@ json Controller::status_json() {
   if (state_ == State::backoff) d["restart_in_ms"] = std::max<int64_t>(0, restart_at_ms_ - now);
   json s = {{"control", c}, {"dataplane", d}};
   if (!last_upgrade_.is_null()) s["last_upgrade"] = last_upgrade_;
+  if (!config_.invalidate_socket.empty()) s["invalidate"] = invalidate_summary();
   return s;
+}
+
+json Controller::invalidate_json() {
+  if (config_.invalidate_socket.empty())
+    return error("unavailable", "no invalidation daemon configured (set invalidate.socket to "
+                                "cachet-invalidate's control.socket)");
+  json r = control_call(config_.invalidate_socket, {{"cmd", "status"}}, kInvalidateTimeoutMs);
+  if (!r.value("ok", false))
+    return error("unavailable", fmt::format("cachet-invalidate on {} does not answer: {}",
+                                            config_.invalidate_socket, r.value("error", "")));
+  return {{"ok", true}, {"invalidate", r["status"]}};
+}
+
+json Controller::invalidate_summary() {
+  json r = invalidate_json();
+  if (!r.value("ok", false))
+    return {{"socket", config_.invalidate_socket}, {"state", "unreachable"},
+            {"error", r.value("error", "")}};
+  const json& st = r["invalidate"];
+  const json source = st.value("source", json::object());
+  int up = 0, servers = 0;
+  uint64_t spooled = 0;
+  for (const json& p : st.value("pools", json::array()))
+    for (const json& srv : p.value("servers", json::array())) {
+      ++servers;
+      up += srv.value("state", "") == "up";
+      spooled += srv.value("spool_deletes", uint64_t{0});
+    }
+  json out = {{"socket", config_.invalidate_socket},
+              {"pid", st.value("pid", 0)},
+              {"state", source.value("state", "")},
+              {"confirmed_lsn", source.value("confirmed_lsn", "")},
+              {"lag_seconds", source.value("lag_seconds", 0.0)},
+              {"servers_up", fmt::format("{}/{}", up, servers)},
+              {"spool_deletes", spooled}};
+  if (!source.value("error", "").empty()) out["error"] = source["error"];
+  return out;
 }
 
 json Controller::stats_json(const json& req) {
@@ -192,14 +258,8 @@ json Controller::config_set(const json& req) {
     const std::string cmd = tunable_command(*t, v);
     if (!admin_call(cur_->endpoint, cmd, false, 3000, &reply, &err) || reply != "OK")
       return error("failed", err.empty() ? fmt::format("cachetd answered '{}'", reply) : err);
-    if (const OptionInfo* o = find_option(key)) {
-      set_option(config_, *o, value, &err);  // kept for restarts (also a start flag)
-    } else {
-      std::erase_if(pending_tunables_, [&](const auto& p) {
-        return p.first.rfind(std::string(t->command.substr(0, t->command.find("{}"))), 0) == 0;
-      });
-      pending_tunables_.push_back({cmd, v});
-    }
+    // Kept in the config: restarts and upgrades start cachetd with it (a start flag too).
+    if (const OptionInfo* o = find_option(key)) set_option(config_, *o, value, &err);
     admin_stats(cur_->endpoint, "settings", 3000, &settings, &err);
     const std::string* after = find_stat(settings, t->settings_key);
     common::log::info("config: {} = {} (was {})", key, value, previous);

@@ -88,12 +88,19 @@ ParseResult parse_ctl_args(int argc, const char* const* argv, CtlArgs* out,
   set->add_option("key", out->key, "e.g. dataplane.verbosity")->required();
   set->add_option("value", out->value, "the new value")->required();
   set->positionals_at_end();  // `config set supervisor.x -1` reaches the control's check
-  app.add_subcommand("slabs", "slab classes as a table (stats slabs + stats items)");
-  auto* top = app.add_subcommand("top", "live view: ops/s, hit ratio, evictions, per-worker load");
-  top->add_option("-n,--iterations", out->iterations, "stop after N refreshes (0: until q)")
-      ->check(CLI::NonNegativeNumber);
-  top->add_option("-i,--interval", out->interval_s, "seconds between refreshes")
-      ->check(CLI::Range(0.1, 3600.0));
+  auto* slabs = app.add_subcommand("slabs", "slab classes as a table (stats slabs + stats items)");
+  slabs->add_flag("-w,--watch", out->watch,
+                  "refresh every interval, showing pages moving between classes");
+  app.add_subcommand("invalidate",
+                     "the invalidation daemon's state (invalidate.socket): source, pools, spools");
+  auto* top = app.add_subcommand("top", "live view: ops/s, hit ratio, evictions, reclaim and "
+                                        "page moves, per-worker load");
+  for (CLI::App* live : {slabs, top}) {
+    live->add_option("-n,--iterations", out->iterations, "stop after N refreshes (0: until q)")
+        ->check(CLI::NonNegativeNumber);
+    live->add_option("-i,--interval", out->interval_s, "seconds between refreshes")
+        ->check(CLI::Range(0.1, 3600.0));
+  }
   auto* upgrade = app.add_subcommand("upgrade", "replace cachetd in place, keeping the cache");
   upgrade->add_option("--binary", out->binary, "the new cachetd (default: the configured one)");
   upgrade->add_flag("--discard-cache", out->discard_cache,

@@ -18,12 +18,13 @@ struct ControlArgs {
 struct CtlArgs {
   std::string socket;  // --socket (default: $CACHET_CONTROL_SOCKET, else default_socket_path())
   bool json = false;   // --json
-  // status | stats | config-get | config-set | slabs | top | upgrade | restart | stop
+  // status | stats | config-get | config-set | slabs | invalidate | top | upgrade | restart | stop
   std::string command;
   std::string group;          // stats [settings|items|slabs]
   std::string key, value;     // config get [KEY] / config set KEY VALUE
-  int iterations = 0;         // top --iterations (0 = until q)
-  double interval_s = 1.0;    // top --interval
+  int iterations = 0;         // top, slabs --watch: --iterations (0 = until q)
+  double interval_s = 1.0;    // top, slabs --watch: --interval
+  bool watch = false;         // slabs --watch
   std::string binary;         // upgrade --binary
   bool discard_cache = false; // upgrade --discard-cache
   bool discard = false;       // stop --discard

@@ -6,7 +6,7 @@ _cachetctl() {
     cur="${COMP_WORDS[COMP_CWORD]}"; prev="${COMP_WORDS[COMP_CWORD-1]}"
     words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
   }
-  local cmds="status stats config slabs top upgrade restart stop"
+  local cmds="status stats config slabs invalidate top upgrade restart stop"
   local i cmd="" sub="" sock=()
   for ((i = 1; i < cword; i++)); do
     case "${words[i]}" in

@@ -1,7 +1,7 @@
 // cachetctl: the operator's CLI. It talks only to cachet-control, over its unix socket.
 //   cachetctl [--socket PATH] [--json] status | stats [settings|items|slabs] | config get [KEY] |
-//             config set KEY VALUE | slabs | top [--iterations N] | upgrade [--binary PATH]
-//             [--discard-cache] | restart | stop [--discard]
+//             config set KEY VALUE | slabs [--watch] | invalidate | top [--iterations N] |
+//             upgrade [--binary PATH] [--discard-cache] | restart | stop [--discard]
 // Exit statuses: 0 ok, 1 failed, 2 usage or bad key/value, 3 no control process, 4 upgrade
 // refused (docs/CONTROL.md).
 #include <cstdio>
@@ -15,7 +15,8 @@
 #include "control/ctl_views.hh"
 
 namespace cachet::control {
-int run_top(const std::string& socket, int iterations, double interval_s);
+// Live views (ctl_top.cc): `top`, or with slabs the slab table of `slabs --watch`.
+int run_live(const std::string& socket, int iterations, double interval_s, bool slabs);
 }
 
 namespace {
@@ -91,6 +92,7 @@ int main(int argc, char** argv) {
                                      r.value("value", ""), r.value("previous", ""));
                 });
   }
+  if (cmd == "slabs" && a.watch) return run_live(socket, a.iterations, a.interval_s, true);
   if (cmd == "slabs") {
     json s = control_call(socket, {{"cmd", "stats"}, {"group", "slabs"}}, kShortTimeoutMs);
     if (!s.value("ok", false)) return fail(s);
@@ -104,7 +106,11 @@ int main(int argc, char** argv) {
                stdout);
     return kExitOk;
   }
-  if (cmd == "top") return run_top(socket, a.iterations, a.interval_s);
+  if (cmd == "invalidate") {
+    return show(control_call(socket, {{"cmd", "invalidate"}}, kShortTimeoutMs), as_json,
+                [](const json& r) { return format_invalidate(r["invalidate"]); });
+  }
+  if (cmd == "top") return run_live(socket, a.iterations, a.interval_s, false);
   if (cmd == "upgrade") {
     json req = {{"cmd", "upgrade"}, {"discard_cache", a.discard_cache}};
     if (!a.binary.empty()) req["binary"] = a.binary;

@@ -2,6 +2,7 @@
 // every value is checked here or by cachetd's own flag parser, and errors name the key).
 #include "control/config.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "control/toml_text.hh"
 #include "dataplane/daemon/flags.hh"
 
 namespace cachet::control {
@@ -36,19 +38,11 @@ Access access(Config& c, const OptionInfo& o) {
   if (o.section == #S && o.key == #K) CACHET_X_AT_##kind(S##_##K);
   CACHET_CONTROL_OPTIONS(CACHET_X)
 #undef CACHET_X
+#define CACHET_X(name, def, lo, hi, desc) \
+  if (o.section == "dataplane" && o.key == #name) a.u = &c.dataplane_tunables.name;
+  CACHET_TUNABLES(CACHET_X)
+#undef CACHET_X
   return a;
-}
-
-std::string quote(std::string_view s) {
-  std::ostringstream os;
-  os << toml::value<std::string>(std::string(s));
-  return os.str();
-}
-
-std::string type_of(const toml::node& n) {
-  std::ostringstream os;
-  os << n.type();
-  return os.str();
 }
 
 std::string show_real(double v) {
@@ -96,7 +90,7 @@ bool read_node(Config& c, const OptionInfo& o, const toml::node& n, std::string*
     case Kind::uint: {
       auto v = n.value_exact<int64_t>();
       if (!v) {
-        *why = fmt::format("expected an integer, got {}", type_of(n));
+        *why = fmt::format("expected an integer, got {}", toml_type_name(n));
         return false;
       }
       if (!check_uint(o, *v, why)) return false;
@@ -106,7 +100,7 @@ bool read_node(Config& c, const OptionInfo& o, const toml::node& n, std::string*
     case Kind::real: {
       auto v = n.value<double>();  // an integer is fine where a real is expected
       if (!v || !std::isfinite(*v)) {
-        *why = fmt::format("expected a number, got {}", type_of(n));
+        *why = fmt::format("expected a number, got {}", toml_type_name(n));
         return false;
       }
       if (!check_with_cachetd(o, fmt::format("{}", *v), why)) return false;
@@ -116,7 +110,7 @@ bool read_node(Config& c, const OptionInfo& o, const toml::node& n, std::string*
     case Kind::text: {
       auto v = n.value_exact<std::string>();
       if (!v) {
-        *why = fmt::format("expected a string, got {}", type_of(n));
+        *why = fmt::format("expected a string, got {}", toml_type_name(n));
         return false;
       }
       if (!v->empty() && !check_with_cachetd(o, *v, why)) return false;
@@ -126,14 +120,14 @@ bool read_node(Config& c, const OptionInfo& o, const toml::node& n, std::string*
     case Kind::list: {
       const toml::array* arr = n.as_array();
       if (!arr) {
-        *why = fmt::format("expected an array of strings, got {}", type_of(n));
+        *why = fmt::format("expected an array of strings, got {}", toml_type_name(n));
         return false;
       }
       std::vector<std::string> out;
       for (const toml::node& e : *arr) {
         auto s = e.value_exact<std::string>();
         if (!s) {
-          *why = fmt::format("expected an array of strings, found a {}", type_of(e));
+          *why = fmt::format("expected an array of strings, found a {}", toml_type_name(e));
           return false;
         }
         out.push_back(*s);
@@ -145,20 +139,36 @@ bool read_node(Config& c, const OptionInfo& o, const toml::node& n, std::string*
   return false;
 }
 
-std::string where(std::string_view origin, const toml::source_region& r) {
-  if (!r.begin) return std::string(origin);
-  return fmt::format("{}:{}", origin, r.begin.line);
-}
-
 }  // namespace
 
 const std::vector<OptionInfo>& options() {
-  static const std::vector<OptionInfo> table = {
+  static const std::vector<OptionInfo> table = [] {
+    std::vector<OptionInfo> t = {
 #define CACHET_X(sec, key, kind, def, lo, hi, flag, rt, desc) \
   OptionInfo{#sec, #key, Kind::kind, lo, hi, flag, rt, desc},
-      CACHET_CONTROL_OPTIONS(CACHET_X)
+        CACHET_CONTROL_OPTIONS(CACHET_X)
 #undef CACHET_X
-  };
+    };
+    // The tunables, before dataplane.extra_args: --lease-window for lease_window; -v counts
+    // verbosity.
+    static std::vector<std::string> flags;
+    std::vector<OptionInfo> rows;
+#define CACHET_X(name, def, lo, hi, desc)                                        \
+  {                                                                              \
+    std::string f = std::string_view(#name) == "verbosity" ? "-v" : "--" #name;  \
+    std::replace(f.begin() + 2, f.end(), '_', '-');                              \
+    flags.push_back(f);                                                          \
+    rows.push_back(OptionInfo{"dataplane", #name, Kind::uint, lo, hi, {}, true, desc}); \
+  }
+    CACHET_TUNABLES(CACHET_X)
+#undef CACHET_X
+    for (size_t i = 0; i < rows.size(); ++i) rows[i].flag = flags[i];
+    auto at = std::find_if(t.begin(), t.end(), [](const OptionInfo& o) {
+      return o.section == "dataplane" && o.key == "extra_args";
+    });
+    t.insert(at, rows.begin(), rows.end());
+    return t;
+  }();
   return table;
 }
 
@@ -173,10 +183,10 @@ std::string value_toml(const Config& c, const OptionInfo& o) {
   switch (o.kind) {
     case Kind::uint: return std::to_string(*a.u);
     case Kind::real: return show_real(*a.r);
-    case Kind::text: return quote(*a.t);
+    case Kind::text: return toml_quote(*a.t);
     case Kind::list: {
       std::string s = "[";
-      for (size_t i = 0; i < a.l->size(); ++i) s += (i ? ", " : "") + quote((*a.l)[i]);
+      for (size_t i = 0; i < a.l->size(); ++i) s += (i ? ", " : "") + toml_quote((*a.l)[i]);
       return s + "]";
     }
   }
@@ -252,7 +262,7 @@ bool parse_config(std::string_view text, std::string_view origin, Config* out,
   try {
     root = toml::parse(text, origin);
   } catch (const toml::parse_error& e) {
-    *error = fmt::format("{}: {}", where(origin, e.source()), e.description());
+    *error = fmt::format("{}: {}", toml_where(origin, e.source()), e.description());
     return false;
   }
   Config c = *out;
@@ -263,8 +273,8 @@ bool parse_config(std::string_view text, std::string_view origin, Config* out,
     for (const OptionInfo& o : options()) known |= o.section == sec;
     if (!known || !sec_table) {
       *error = fmt::format("{}: unknown section '{}' (sections: control, dataplane, supervisor, "
-                           "upgrade, metrics)",
-                           where(origin, sec_node.source()), sec);
+                           "upgrade, metrics, invalidate)",
+                           toml_where(origin, sec_node.source()), sec);
       return false;
     }
     for (auto&& [key, node] : *sec_table) {
@@ -273,12 +283,12 @@ bool parse_config(std::string_view text, std::string_view origin, Config* out,
       if (!o) {
         *error = fmt::format("{}: unknown key '{}' (cachet-control --print-default-config "
                              "lists every key)",
-                             where(origin, node.source()), name);
+                             toml_where(origin, node.source()), name);
         return false;
       }
       std::string why;
       if (!read_node(c, *o, node, &why)) {
-        *error = fmt::format("{}: {}: {}", where(origin, node.source()), name, why);
+        *error = fmt::format("{}: {}: {}", toml_where(origin, node.source()), name, why);
         return false;
       }
     }
@@ -292,14 +302,8 @@ bool parse_config(std::string_view text, std::string_view origin, Config* out,
 }
 
 bool load_config_file(const std::string& path, Config* out, std::string* error) {
-  std::ifstream f(path);
-  if (!f) {
-    *error = fmt::format("cannot read config file {}: {}", path, std::strerror(errno));
-    return false;
-  }
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_config(ss.str(), path, out, error);
+  std::string text;
+  return control::read_config_file(path, &text, error) && parse_config(text, path, out, error);
 }
 
 std::string default_config_text() {
@@ -317,19 +321,7 @@ std::string default_config_text() {
     std::string desc(o.description);
     if (!o.flag.empty()) desc += fmt::format(" [cachetd {}]", o.flag);
     if (o.runtime) desc += " (run time)";
-    // Wrap the description at about 96 columns.
-    std::string line = "#";
-    std::istringstream words(desc);
-    std::string w;
-    while (words >> w) {
-      if (line.size() + 1 + w.size() > 96) {
-        s.append(line).push_back('\n');
-        line.assign(1, '#');
-      }
-      line.push_back(' ');
-      line.append(w);
-    }
-    s += line + "\n";
+    s += toml_comment(desc);
     s += fmt::format("{} = {}\n", o.key, value_toml(defaults, o));
   }
   return s;

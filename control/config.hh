@@ -19,7 +19,8 @@ namespace cachet::control {
 // X(section, key, kind, default, lo, hi, cachetd_flag, runtime, description)
 // cachetd_flag: the cachetd flag a [dataplane] key becomes ("" = none); runtime: `cachetctl
 // config set` may change it while running. Dataplane defaults come from cachetd's own Settings,
-// so the two cannot drift.
+// so the two cannot drift. cachetd's run-time tunables (dataplane/tunables.hh) are [dataplane]
+// options too, each with its cachetd flag, run time, from that one table.
 #define CACHET_CONTROL_OPTIONS(X)                                                                  \
   X(control, socket, text, std::string(), 0, 0, "", false,                                        \
     "unix socket of the CLI API (mode 0600); empty = /run/cachet/control.sock as root, else "     \
@@ -52,8 +53,9 @@ namespace cachet::control {
     "slab chunk size growth factor")                                                              \
   X(dataplane, driver, text, dataplane::Settings{}.driver, 0, 0, "--driver", false,               \
     "packet I/O driver: uring (kernel sockets) or dpdk")                                          \
-  X(dataplane, verbosity, uint, int64_t{0}, 0, 2, "-v", true,                                     \
-    "cachetd log verbosity 0-2 (memcached's `verbosity`); changed live over the admin socket")    \
+  X(dataplane, maintenance_threads, uint, int64_t{dataplane::Settings{}.maintenance_threads}, 0, \
+    0, "--maintenance-threads", false,                                                            \
+    "threads of the maintenance engine (rebalancer, reapers, sweeps), off the poll-mode cores")  \
   X(dataplane, extra_args, list, std::vector<std::string>(), 0, 0, "", false,                     \
     "further cachetd flags, passed as they are (see cachetd -h)")                                 \
   X(supervisor, backoff_initial_ms, uint, int64_t{100}, 1, 3600000, "", true,                     \
@@ -71,7 +73,10 @@ namespace cachet::control {
   X(upgrade, drain_timeout_ms, uint, int64_t{30000}, 100, 3600000, "", true,                      \
     "how long the old cachetd may take to finish in-flight requests and exit before SIGTERM")     \
   X(metrics, port, uint, int64_t{9211}, 0, 65535, "", true,                                       \
-    "Prometheus text metrics on http://127.0.0.1:<port>/metrics (0 = off)")
+    "Prometheus text metrics on http://127.0.0.1:<port>/metrics (0 = off)")                      \
+  X(invalidate, socket, text, std::string(), 0, 0, "", true,                                      \
+    "control socket of a cachet-invalidate daemon (its control.socket); when set, `cachetctl "   \
+    "invalidate` and `cachetctl status` show its state. Empty = none")
 
 enum class Kind { uint, real, text, list };
 
@@ -83,6 +88,7 @@ struct Config {
 #define CACHET_X(sec, key, kind, def, lo, hi, flag, rt, desc) CACHET_X_##kind sec##_##key = def;
   CACHET_CONTROL_OPTIONS(CACHET_X)
 #undef CACHET_X
+  dataplane::TunableValues dataplane_tunables;  // [dataplane] <tunable name>
 };
 
 // One row of the option table, for code that walks every option.

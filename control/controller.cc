@@ -32,7 +32,7 @@ Controller::Controller(Config config, std::vector<std::string> overrides,
       backoff_(config_.supervisor_backoff_initial_ms, config_.supervisor_backoff_max_ms) {
   socket_path_ = config_.control_socket.empty() ? default_socket_path() : config_.control_socket;
   // `-- -vv` sets the verbosity that restarts and upgrades keep.
-  if (int v = override_verbosity(overrides_); v > 0) config_.dataplane_verbosity = std::min(v, 2);
+  if (int v = override_verbosity(overrides_); v > 0) config_.dataplane_tunables.verbosity = std::min(v, 3);
   common::log::set_level(config_.control_log_level);
 }
 

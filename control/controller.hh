@@ -62,6 +62,10 @@ class Controller {
   ~Controller();
   // Runs until SIGINT, SIGTERM or `cachetctl stop`. Returns the process exit status.
   int run();
+  // Answers one CLI API request line (api.cc) received on connection fd: writes the reply line
+  // and closes fd, or keeps fd as the waiter of a long operation (restart, stop, upgrade) and
+  // answers when it ends. Any line is safe: a malformed request gets a `usage` error.
+  void handle_request(int fd, const std::string& line);
 
  private:
   enum class State { starting, running, backoff, stopping };
@@ -109,7 +113,6 @@ class Controller {
   void tick();
   void stop_proc(Proc& p);
   void begin_shutdown(bool discard, int exit_status);
-  void reapply_tunables();
   std::string next_admin_socket();
   void point_admin_link(const std::string& target);
   int64_t next_deadline() const;
@@ -121,11 +124,12 @@ class Controller {
   void end_upgrade(bool ok, const std::string& code, const std::string& msg);
 
   // api.cc
-  void handle_request(int fd, const std::string& line);
   nlohmann::json status_json();
   nlohmann::json config_get(const nlohmann::json& req);
   nlohmann::json config_set(const nlohmann::json& req);
   nlohmann::json stats_json(const nlohmann::json& req);
+  nlohmann::json invalidate_json();     // the invalidation daemon's whole status
+  nlohmann::json invalidate_summary();  // its few lines in `status`
 
   Config config_;
   std::vector<std::string> overrides_;
@@ -153,7 +157,6 @@ class Controller {
   int exit_status_ = 0;
   bool done_ = false;
   unsigned admin_gen_ = 0;
-  std::vector<std::pair<std::string, int64_t>> pending_tunables_;  // dataplane values to re-apply
 
   uint64_t restarts_ = 0;
   std::string last_exit_;

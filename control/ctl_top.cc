@@ -1,5 +1,6 @@
-// `cachetctl top`: a live view refreshed every interval from `stats`; q or Ctrl-C quits, and
-// --iterations bounds it. Raw keyboard mode only when stdin is a terminal, restored on exit.
+// `cachetctl top` and `cachetctl slabs --watch`: live views refreshed every interval from
+// `stats` (and `stats slabs`, `stats items`); q or Ctrl-C quits, and --iterations bounds them.
+// Raw keyboard mode only when stdin is a terminal, restored on exit.
 #include <poll.h>
 #include <signal.h>
 #include <termios.h>
@@ -58,21 +59,29 @@ bool wait_or_quit(int ms, bool keyboard) {
   return true;
 }
 
-bool sample(const std::string& socket, TopSample* s, std::string* error, int* exit_status) {
-  nlohmann::json r = control_call(socket, {{"cmd", "stats"}}, 10000);
+bool fetch(const std::string& socket, const char* group, StatList* out, std::string* error,
+           int* exit_status) {
+  nlohmann::json r = control_call(socket, {{"cmd", "stats"}, {"group", group}}, 10000);
   if (!r.value("ok", false)) {
     *error = r.value("error", "no reply");
     *exit_status = exit_status_for(r);
     return false;
   }
-  s->t_ms = now_ms();
-  s->stats = stats_from_json(r["stats"]);
+  *out = stats_from_json(r["stats"]);
   return true;
+}
+
+bool sample(const std::string& socket, bool slabs, TopSample* s, std::string* error,
+            int* exit_status) {
+  s->t_ms = now_ms();
+  return fetch(socket, "", &s->stats, error, exit_status) &&
+         (!slabs || (fetch(socket, "slabs", &s->slabs, error, exit_status) &&
+                     fetch(socket, "items", &s->items, error, exit_status)));
 }
 
 }  // namespace
 
-int run_top(const std::string& socket, int iterations, double interval_s) {
+int run_live(const std::string& socket, int iterations, double interval_s, bool slabs) {
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
   sigaction(SIGINT, &sa, nullptr);
@@ -82,13 +91,13 @@ int run_top(const std::string& socket, int iterations, double interval_s) {
   TopSample prev, cur;
   std::string error;
   int status = kExitOk;
-  if (!sample(socket, &prev, &error, &status)) {
+  if (!sample(socket, slabs, &prev, &error, &status)) {
     std::fprintf(stderr, "cachetctl: %s\n", error.c_str());
     return status;
   }
   for (int frame = 0; iterations <= 0 || frame < iterations; ++frame) {
     if (wait_or_quit(interval_ms, term.active())) break;
-    if (!sample(socket, &cur, &error, &status)) {
+    if (!sample(socket, slabs, &cur, &error, &status)) {
       if (status == kExitNoControl) {
         std::fprintf(stderr, "cachetctl: %s\n", error.c_str());
         return status;
@@ -103,9 +112,10 @@ int run_top(const std::string& socket, int iterations, double interval_s) {
     const std::string* pid = find_stat(cur.stats, "pid");
     const std::string* up = find_stat(cur.stats, "uptime");
     std::string header = fmt::format(
-        "cachet top  {}  cachetd pid {}  up {} s  every {:.1f} s{}\n\n", when,
-        pid ? *pid : "?", up ? *up : "?", interval_s, term.active() ? "  (q quits)" : "");
-    std::string body = format_top(prev, cur, header);
+        "cachet {}  {}  cachetd pid {}  up {} s  every {:.1f} s{}\n\n", slabs ? "slabs" : "top",
+        when, pid ? *pid : "?", up ? *up : "?", interval_s, term.active() ? "  (q quits)" : "");
+    std::string body =
+        slabs ? format_slabs_live(prev, cur, header) : format_top(prev, cur, header);
     std::printf("%s%s%s", screen ? "\x1b[H\x1b[2J" : "", body.c_str(), screen ? "" : "\n");
     std::fflush(stdout);
     prev = std::move(cur);

@@ -42,6 +42,18 @@ void collect(const StatList& stats, std::map<unsigned, std::map<std::string, dou
   }
 }
 
+// Memory coming back and pages moving, per second: expired items reclaimed (by reads, the
+// CLOCK hand, the transient cache and sweeps), of which by the transient cache and by sweeps
+// (flushed ones too), and pages moved between classes.
+template <class Rate>
+std::string memory_line(const TopSample& cur, Rate&& rate) {
+  return fmt::format("reclaimed/s {:>8.0f}   (transient {:.0f}, sweeps {:.0f})   "
+                     "pages moved/s {:.1f}   slabs_moved {:.0f}\n",
+                     rate({"reclaimed"}), rate({"transient_reaped"}),
+                     rate({"crawler_reclaimed"}), rate({"slabs_moved"}),
+                     num(cur.stats, "slabs_moved"));
+}
+
 }  // namespace
 
 StatList stats_from_json(const json& stats) {
@@ -83,6 +95,57 @@ std::string format_status(const json& s) {
   section("cachet-control", s.value("control", json::object()));
   section("cachetd", s.value("dataplane", json::object()));
   if (s.contains("last_upgrade")) section("last upgrade", s["last_upgrade"]);
+  if (s.contains("invalidate")) section("cachet-invalidate", s["invalidate"]);
+  return out;
+}
+
+std::string format_invalidate(const json& st) {
+  const json src = st.value("source", json::object());
+  const json pl = st.value("pipeline", json::object());
+  const json au = st.value("auditor", json::object());
+  std::string out = fmt::format("cachet-invalidate pid {}, up {} s, config {}, metrics {}\n",
+                                show(st.value("pid", json())), show(st.value("uptime_s", json())),
+                                show(st.value("config", json())), show(st.value("metrics", json())));
+  out += fmt::format("source    {}{}  slot {}  publication {}\n", show(src.value("state", json())),
+                     src.value("error", "").empty() ? "" : " (" + src.value("error", "") + ")",
+                     show(src.value("slot", json())), show(src.value("publication", json())));
+  out += fmt::format("          confirmed {}  received {}  wal end {}  lag {} B, {:.3f} s\n",
+                     show(src.value("confirmed_lsn", json())), show(src.value("received_lsn", json())),
+                     show(src.value("wal_end", json())), show(src.value("lag_bytes", json())),
+                     src.value("lag_seconds", 0.0));
+  for (const json& p : src.value("problems", json::array()))
+    out += fmt::format("  problem: {}\n", show(p));
+  for (const json& w : src.value("warnings", json::array()))
+    out += fmt::format("  warning: {}\n", show(w));
+  out += fmt::format("pipeline  commits {}  keys {}  in flight {}/{}  deletes per packet {:.1f}  "
+                     "merged {}  rejected keys {}  repeated after restart {}\n",
+                     show(pl.value("commits", json())), show(pl.value("keys", json())),
+                     show(pl.value("inflight", json())), show(pl.value("max_inflight", json())),
+                     pl.value("deletes_per_packet", 0.0), show(pl.value("merged", json())),
+                     show(pl.value("keys_rejected", json())),
+                     show(pl.value("redelivered_deletes", json())));
+  for (const json& p : st.value("pools", json::array())) {
+    out += fmt::format("pool {}{}\n", show(p.value("name", json())),
+                       p.value("router", false) ? " (router)" : "");
+    out += fmt::format("  {:<22} {:<10} {:>10} {:>10} {:>10} {:>9} {:>8} {:>10} {:>8}\n", "SERVER",
+                       "STATE", "SENT", "DELETED", "NOT_FOUND", "PACKETS", "FAILURES",
+                       "SPOOLED", "SPOOL");
+    for (const json& s : p.value("servers", json::array())) {
+      out += fmt::format("  {:<22} {:<10} {:>10} {:>10} {:>10} {:>9} {:>8} {:>10} {:>8}{}\n",
+                         show(s.value("address", json())), show(s.value("state", json())),
+                         show(s.value("deletes_sent", json())), show(s.value("deleted", json())),
+                         show(s.value("not_found", json())), show(s.value("packets", json())),
+                         show(s.value("failures", json())), show(s.value("spool_deletes", json())),
+                         human_bytes(s.value("spool_bytes", 0.0)),
+                         s.value("spool_full", false) ? "  FULL" : "");
+      if (!s.value("last_error", "").empty())
+        out += fmt::format("    last error: {}\n", s.value("last_error", ""));
+    }
+  }
+  out += fmt::format("auditor   sample rate {}  samples {}  checked {}  misses {}  skipped {}\n",
+                     show(au.value("sample_rate", json())), show(au.value("samples", json())),
+                     show(au.value("checked", json())), show(au.value("misses", json())),
+                     show(au.value("skipped", json())));
   return out;
 }
 
@@ -105,10 +168,19 @@ std::string format_config(const json& tunables) {
   return out;
 }
 
-std::string format_slabs(const StatList& slabs, const StatList& items) {
-  std::map<unsigned, std::map<std::string, double>> c;
+std::string format_slabs(const StatList& slabs, const StatList& items,
+                         const StatList* earlier_slabs) {
+  std::map<unsigned, std::map<std::string, double>> c, before;
   collect(slabs, &c);
   collect(items, &c);
+  if (earlier_slabs) collect(*earlier_slabs, &before);
+  // "12", or "12 +3" when the class gained 3 pages since the earlier sample.
+  auto show_pages = [&](unsigned id, double now) {
+    if (!earlier_slabs) return fmt::format("{:.0f}", now);
+    const auto it = before.find(id);
+    const double was = it == before.end() ? 0 : it->second["total_pages"];
+    return now == was ? fmt::format("{:.0f}", now) : fmt::format("{:.0f} {:+.0f}", now, now - was);
+  };
   std::string out = fmt::format("{:>5} {:>9} {:>6} {:>10} {:>10} {:>6} {:>10} {:>9} {:>8} {:>10}\n",
                                 "CLASS", "CHUNK", "PAGES", "CHUNKS", "USED", "FILL", "ITEMS",
                                 "MEM", "AGE_S", "EVICTED");
@@ -116,9 +188,9 @@ std::string format_slabs(const StatList& slabs, const StatList& items) {
   for (auto& [id, f] : c) {
     if (f["total_pages"] == 0 && f["number"] == 0) continue;
     const double fill = f["total_chunks"] > 0 ? 100.0 * f["used_chunks"] / f["total_chunks"] : 0;
-    out += fmt::format("{:>5} {:>9} {:>6.0f} {:>10.0f} {:>10.0f} {:>5.1f}% {:>10.0f} {:>9} {:>8.0f} "
+    out += fmt::format("{:>5} {:>9} {:>6} {:>10.0f} {:>10.0f} {:>5.1f}% {:>10.0f} {:>9} {:>8.0f} "
                        "{:>10.0f}\n",
-                       id, human_bytes(f["chunk_size"]), f["total_pages"], f["total_chunks"],
+                       id, human_bytes(f["chunk_size"]), show_pages(id, f["total_pages"]), f["total_chunks"],
                        f["used_chunks"], fill, f["number"], human_bytes(f["mem_requested"]),
                        f["age"], f["evicted"]);
     pages += f["total_pages"];
@@ -135,13 +207,33 @@ std::string format_slabs(const StatList& slabs, const StatList& items) {
   return out;
 }
 
-std::string format_top(const TopSample& prev, const TopSample& cur, const std::string& header) {
+namespace {
+
+// Per-second rate of the sum of some counters between two samples.
+auto rates(const TopSample& prev, const TopSample& cur) {
   const double dt = std::max<int64_t>(1, cur.t_ms - prev.t_ms) / 1000.0;
-  auto rate = [&](std::initializer_list<std::string_view> names) {
+  return [&prev, &cur, dt](std::initializer_list<std::string_view> names) {
     double d = 0;
     for (auto n : names) d += num(cur.stats, n) - num(prev.stats, n);
     return std::max(0.0, d) / dt;
   };
+}
+
+}  // namespace
+
+std::string format_slabs_live(const TopSample& prev, const TopSample& cur,
+                              const std::string& header) {
+  std::string out = header + format_slabs(cur.slabs, cur.items, &prev.slabs);
+  out += memory_line(cur, rates(prev, cur));
+  out += fmt::format("moving now {:.0f}   relocated items {:.0f}   evicted for moves {:.0f}\n",
+                     num(cur.stats, "slab_reassign_running"),
+                     num(cur.stats, "slab_reassign_rescues"),
+                     num(cur.stats, "slab_reassign_evictions_nomem"));
+  return out;
+}
+
+std::string format_top(const TopSample& prev, const TopSample& cur, const std::string& header) {
+  auto rate = rates(prev, cur);
   const double gets = rate({"cmd_get"}), hits = rate({"get_hits"});
   const double sets = rate({"cmd_set"});
   const double ops = rate({"cmd_get", "cmd_set", "cmd_touch", "cmd_flush", "delete_hits",
@@ -155,6 +247,7 @@ std::string format_top(const TopSample& prev, const TopSample& cur, const std::s
                                   : std::string("-"));
   out += fmt::format("evictions/s {:>8.0f}   evictions {:>12.0f}\n", rate({"evictions"}),
                      num(cur.stats, "evictions"));
+  out += memory_line(cur, rate);
   const double bytes = num(cur.stats, "bytes"), limit = num(cur.stats, "limit_maxbytes");
   out += fmt::format("items {:>12.0f}   memory {} / {} ({:.1f}%)\n", num(cur.stats, "curr_items"),
                      human_bytes(bytes), human_bytes(limit), limit > 0 ? 100.0 * bytes / limit : 0.0);

@@ -55,7 +55,7 @@ int override_verbosity(const std::vector<std::string>& overrides) {
   s.store.memory_mb = uint64_t{4} << 20;  // so -I alone is not refused for the default -m
   std::string ignored;
   if (!parse(overrides, &s, &ignored)) return -1;
-  return s.verbosity > 0 ? s.verbosity : -1;
+  return s.tunables.verbosity > 0 ? static_cast<int>(s.tunables.verbosity) : -1;
 }
 
 bool make_plan(const Config& c, const std::vector<std::string>& overrides, LaunchPlan* plan,
@@ -75,7 +75,7 @@ bool make_plan(const Config& c, const std::vector<std::string>& overrides, Launc
     std::string v = value_text(c, o);
     if (o.key == "verbosity") {
       if (!override_v)
-        for (int64_t i = 0; i < c.dataplane_verbosity; ++i) args.push_back("-v");
+        for (int64_t i = 0; i < c.dataplane_tunables.verbosity; ++i) args.push_back("-v");
       continue;
     }
     // Only what differs from cachetd's own defaults: a short line in `ps`.
@@ -191,12 +191,14 @@ std::string default_binary() {
   return "";
 }
 
-std::string default_socket_path() {
-  if (geteuid() == 0) return "/run/cachet/control.sock";
+std::string runtime_socket_path(std::string_view file_name) {
+  if (geteuid() == 0) return fmt::format("/run/cachet/{}", file_name);
   if (const char* x = getenv("XDG_RUNTIME_DIR"); x && *x && exists(x))
-    return fmt::format("{}/cachet/control.sock", x);
-  return fmt::format("/tmp/cachet-{}/control.sock", geteuid());
+    return fmt::format("{}/cachet/{}", x, file_name);
+  return fmt::format("/tmp/cachet-{}/{}", geteuid(), file_name);
 }
+
+std::string default_socket_path() { return runtime_socket_path("control.sock"); }
 
 std::vector<std::string> arena_files(const std::string& arena) {
   if (arena.empty()) return {};

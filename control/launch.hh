@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "control/admin_client.hh"
@@ -54,6 +55,10 @@ std::string default_binary();
 
 // The control socket when neither --socket nor control.socket gives one.
 std::string default_socket_path();
+
+// A socket named file_name in the runtime directory: /run/cachet as root, else
+// $XDG_RUNTIME_DIR/cachet or /tmp/cachet-<uid>.
+std::string runtime_socket_path(std::string_view file_name);
 
 // Files a named arena may be in (every hugetlbfs mount and /dev/shm), or the path itself.
 std::vector<std::string> arena_files(const std::string& arena);

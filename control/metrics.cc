@@ -87,22 +87,6 @@ bool number(std::string_view s, double* v) {
   return ec == std::errc() && end == s.data() + s.size();
 }
 
-class Writer {
- public:
-  void sample(std::string_view name, std::string_view type, std::string_view help,
-              std::string_view labels, double v) {
-    if (declared_.insert(std::string(name)).second)
-      out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-    out_ += labels.empty() ? fmt::format("{} {}\n", name, v)
-                           : fmt::format("{}{{{}}} {}\n", name, labels, v);
-  }
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
-  std::set<std::string> declared_;
-};
-
 // Per-class stats ("<id>:<field>" or "items:<id>:<field>") by class id.
 std::map<unsigned, std::map<std::string, double>> per_class(const StatList& stats) {
   std::map<unsigned, std::map<std::string, double>> out;
@@ -136,7 +120,7 @@ std::string sanitize_metric_name(std::string_view s) {
 std::string format_metrics(const StatList& general, const StatList& settings,
                            const StatList& items, const StatList& slabs,
                            const ControlFigures& c) {
-  Writer w;
+  MetricsWriter w;
   w.sample("memcached_up", "gauge", "Could cachetd be reached.", "", c.dataplane_up ? 1 : 0);
   std::map<std::string, double> g;
   for (const auto& [name, value] : general) {
@@ -188,7 +172,18 @@ std::string format_metrics(const StatList& general, const StatList& settings,
       continue;  // in memcached_commands_total
     auto c1 = name.find(':');
     auto c2 = c1 == std::string::npos ? c1 : name.find(':', c1 + 1);
-    if (c2 != std::string::npos) {
+    if (c2 != std::string::npos && name.compare(0, c1, "maintenance") == 0) {
+      // "maintenance:reclaim:usec" -> cachet_maintenance_seconds_total{task="reclaim"}
+      const std::string field = name.substr(c2 + 1);
+      const std::string task = sanitize_metric_name(name.substr(c1 + 1, c2 - c1 - 1));
+      const bool usec = field == "usec";
+      w.sample("cachet_maintenance_" + (usec ? std::string("seconds") : sanitize_metric_name(field)) +
+                   "_total",
+               "counter",
+               usec ? "Time the maintenance engine's task spent working."
+                    : "Work of the maintenance engine's task (runs: steps that did work).",
+               fmt::format("task=\"{}\"", task), usec ? v / 1e6 : v);
+    } else if (c2 != std::string::npos) {
       w.sample("cachet_" + sanitize_metric_name(name.substr(0, c1) + "_" + name.substr(c2 + 1)),
                "untyped", "Per-worker driver counter.",
                fmt::format("worker=\"{}\"", sanitize_metric_name(name.substr(c1 + 1, c2 - c1 - 1))),
@@ -224,6 +219,14 @@ std::string format_metrics(const StatList& general, const StatList& settings,
   w.sample("cachet_control_restart_backoff_seconds", "gauge",
            "Delay before the pending restart (0 when none).", "", c.backoff_s);
   return w.take();
+}
+
+void MetricsWriter::sample(std::string_view name, std::string_view type, std::string_view help,
+                           std::string_view labels, double v) {
+  if (declared_.insert(std::string(name)).second)
+    out_ += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  out_ += labels.empty() ? fmt::format("{} {}\n", name, v)
+                         : fmt::format("{}{{{}}} {}\n", name, labels, v);
 }
 
 std::string http_message(int code, std::string_view reason, std::string_view content_type,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,19 @@ struct ControlFigures {
 std::string format_metrics(const StatList& general, const StatList& settings,
                            const StatList& items, const StatList& slabs,
                            const ControlFigures& control);
+
+// Prometheus text: samples, with one HELP and TYPE line before the first sample of each name.
+class MetricsWriter {
+ public:
+  // labels: `a="x",b="y"` or empty.
+  void sample(std::string_view name, std::string_view type, std::string_view help,
+              std::string_view labels, double v);
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+  std::set<std::string> declared_;
+};
 
 // A metric name made of [a-zA-Z0-9_:] from any stat name.
 std::string sanitize_metric_name(std::string_view s);

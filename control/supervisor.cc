@@ -94,7 +94,6 @@ void Controller::on_ready() {
   state_ = State::running;
   ever_ready_ = true;
   point_admin_link(cur_->admin_socket);
-  reapply_tunables();
   const int64_t ms = cur_->ready_ms - cur_->started_ms;
   common::log::info("cachetd pid {} (version {}) serving after {} ms; admin {}", cur_->pid,
              cur_->version, ms, cur_->endpoint.describe());
@@ -104,20 +103,6 @@ void Controller::on_ready() {
 void Controller::answer_restart_waiters(const nlohmann::json& reply) {
   for (Waiter& w : restart_waiters_) finish(w, reply);
   restart_waiters_.clear();
-}
-
-void Controller::reapply_tunables() {
-  // dataplane.verbosity lives in the config (it is also a start flag); the others are re-sent
-  // as they were last set, so a restarted or upgraded cachetd keeps them.
-  std::vector<std::pair<std::string, int64_t>> all = {
-      {fmt::format("verbosity {}", config_.dataplane_verbosity), 0}};
-  for (const auto& t : pending_tunables_) all.push_back(t);
-  for (const auto& [cmd, unused] : all) {
-    std::string reply, err;
-    if (!admin_call(cur_->endpoint, cmd, false, 2000, &reply, &err) || reply != "OK")
-      common::log::warn("cannot re-apply '{}' to cachetd pid {}: {}", cmd, cur_->pid,
-                 err.empty() ? reply : err);
-  }
 }
 
 void Controller::reap_children() {

@@ -9,8 +9,9 @@ namespace cachet::control {
 
 const std::vector<DataplaneTunable>& dataplane_tunables() {
   static const std::vector<DataplaneTunable> table = {
-#define CACHET_X(name, key, cmd, lo, hi, desc) DataplaneTunable{#name, key, cmd, lo, hi, desc},
-      CACHET_DATAPLANE_TUNABLES(CACHET_X)
+#define CACHET_X(name, def, lo, hi, desc) \
+  DataplaneTunable{#name, #name, "tunable " #name " {}", lo, hi, desc},
+      CACHET_TUNABLES(CACHET_X)
 #undef CACHET_X
   };
   return table;

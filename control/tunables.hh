@@ -8,25 +8,14 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/tunables.hh"
+
 namespace cachet::control {
 
-// cachetd's run-time tunables, named dataplane.<name> in the CLI.
-// X(name, settings_key, command, lo, hi, description)
-//   settings_key: the `stats settings` line that reports the value; a row whose key the running
-//                 cachetd does not report is not offered (that cachetd cannot change it).
-//   command:      the admin request that sets it; {} is replaced by the value.
-// Rows to add when the dataplane grows them (each goes live by itself once cachetd reports its
-// key), e.g.:
-//   X(slab_automove, "slab_automove", "slabs automove {}", 0, 1, "slab page rebalancer on/off")
-//     -- cachetd already records `slabs automove` and reports slab_automove, but the store's
-//        rebalancer does not read it yet: a knob that does nothing is not offered.
-//   X(lease_window_s, "lease_window", "lease_window {}", 1, 3600, "lease token window")
-//   X(stale_window_s, "stale_window", "stale_window {}", 0, 3600, "stale read window")
-//   X(transient_ttl_s, "transient_ttl", "transient_ttl {}", 0, 3600, "transient cache threshold")
-#define CACHET_DATAPLANE_TUNABLES(X)                                                 \
-  X(verbosity, "verbosity", "verbosity {}", 0, 2,                                   \
-    "cachetd log verbosity (memcached's `verbosity`): 0 warnings, 1 info, 2 debug")
-
+// cachetd's run-time tunables, named dataplane.<name> in the CLI: one row per entry of
+// cachetd's own table (CACHET_TUNABLES, dataplane/tunables.hh), read back from `stats settings`
+// under the same name and set with the admin-socket command `tunable <name> <value>`. A name
+// the running cachetd does not report is not offered (that cachetd cannot change it).
 struct DataplaneTunable {
   std::string_view name;          // without "dataplane."
   std::string_view settings_key;  // in `stats settings`

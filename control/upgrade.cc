@@ -108,7 +108,6 @@ void Controller::upgrade_tick() {
     cur_ = std::move(upgrade_.next);
     if (old && old->alive()) exiting_.push_back(std::move(old));
     point_admin_link(cur_->admin_socket);
-    reapply_tunables();
     ever_ready_ = true;
     state_ = State::running;
     upgrade_.drain_deadline_ms = now + config_.upgrade_drain_timeout_ms;

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "dataplane/stats_groups.hh"
 #include "dataplane/version.hh"
 
 namespace cachet::dataplane {
@@ -73,26 +74,25 @@ void append_stat_packet(common::ByteBuf& out, const Request& q, std::string_view
   out.append(value);
 }
 
-store::Mode mode_of(Opcode op) {
+Mode mode_of(Opcode op) {
   switch (op) {
     case Opcode::add:
-      return store::Mode::add;
+      return Mode::add;
     case Opcode::replace:
-      return store::Mode::replace;
+      return Mode::replace;
     case Opcode::append:
-      return store::Mode::append;
+      return Mode::append;
     case Opcode::prepend:
-      return store::Mode::prepend;
+      return Mode::prepend;
     default:
-      return store::Mode::set;
+      return Mode::set;
   }
 }
 
 }  // namespace
 
-BinaryExecutor::BinaryExecutor(ExecShared& shared, unsigned worker)
-    : shared_(shared),
-      ops_(shared.store, shared.store.worker(worker), shared.board.worker(worker)) {}
+BinaryExecutor::BinaryExecutor(ExecShared& shared, ItemRules& rules)
+    : shared_(shared), rules_(rules) {}
 
 Executor::After BinaryExecutor::execute(const Request& req, common::ByteBuf& out) {
   switch (req.cmd) {
@@ -113,7 +113,7 @@ Executor::After BinaryExecutor::execute(const Request& req, common::ByteBuf& out
       append_ok(out, req, 0);
       return Executor::After::close;
     case Cmd::flush:
-      ops_.flush(req.exptime);
+      rules_.flush(req.exptime);
       append_ok(out, req, 0);
       break;
     case Cmd::noop:
@@ -138,16 +138,6 @@ Executor::After BinaryExecutor::execute(const Request& req, common::ByteBuf& out
   return Executor::After::keep;
 }
 
-BinaryExecutor::Peek BinaryExecutor::peek(std::string_view key, std::string* value) {
-  Peek pk;
-  ops_.store().get(ops_.worker(), key, unused_, [&pk, value](const store::ItemView& it) {
-    pk = Peek{true, it.cas, it.flags, it.exptime};
-    if (value) value->assign(it.value);
-  });
-  unused_.clear();
-  return pk;
-}
-
 void BinaryExecutor::retrieve(const Request& req, common::ByteBuf& out) {
   // Extras (flags), then the key for GETK/GATK, then the value unless TOUCH.
   auto emit = [&out, &req](const store::ItemView& it) {
@@ -159,10 +149,17 @@ void BinaryExecutor::retrieve(const Request& req, common::ByteBuf& out) {
     std::memcpy(p + kHeader + 4, it.key.data(), klen);
     out.commit(kHeader + 4 + klen);
     out.append(it.value.data(), vlen);
+    return true;
   };
-  const bool hit = req.cmd == Cmd::touch
-                       ? ops_.get_and_touch(req.key, store_exptime(req.exptime), out, emit)
-                       : ops_.get(req.key, out, emit);
+  const uint64_t hash = store::Store::hash(req.key);
+  bool hit;
+  if (req.cmd == Cmd::touch) {
+    auto emit_touched = [&emit](const store::ItemView& it) { emit(it); };
+    ItemFn fn = emit_touched;
+    hit = rules_.get_and_touch(req.key, hash, store_exptime(req.exptime), &fn);
+  } else {
+    hit = rules_.get(req.key, hash, out, emit);
+  }
   if (hit || req.quiet) return;  // quiet gets report hits only
   if (!req.with_key) return append_error(out, req, Status::key_enoent);
   // GETK/GATK miss: the key, and no message.
@@ -175,30 +172,31 @@ void BinaryExecutor::retrieve(const Request& req, common::ByteBuf& out) {
 void BinaryExecutor::update(const Request& req, common::ByteBuf& out) {
   const bool is_set = req.base == Opcode::set;
   const bool concat = req.base == Opcode::append || req.base == Opcode::prepend;
+  const uint64_t hash = store::Store::hash(req.key);
   if (req.too_large) {
     // Refused before its value is read; a set also loses the old value. Nothing is counted.
-    if (is_set) ops_.store().remove(ops_.worker(), req.key);
+    if (is_set) rules_.drop(req.key, hash);
     return append_error(out, req, Status::e2big);
   }
-  if (req.cas != 0 && concat) return update_with_cas(req, out);
-  const store::Mode mode = req.cas != 0 ? store::Mode::cas : mode_of(req.base);
+  // A cas turns set/add/replace into cas; append/prepend compare it (memcached's rules).
+  StoreArgs a{.mode = req.cas != 0 && !concat ? Mode::cas : mode_of(req.base), .cas_in = req.cas};
   uint64_t cas = 0;
-  switch (ops_.update(mode, req.key, req.value, req.flags, store_exptime(req.exptime), req.cas,
-                      &cas, is_set)) {
-    case store::StoreResult::stored:
+  switch (rules_.update(req.key, hash, req.value, req.flags, store_exptime(req.exptime), a, &cas,
+                        is_set)) {
+    case StoreResult::stored:
       return append_ok(out, req, cas);
-    case store::StoreResult::exists:
+    case StoreResult::exists:
       return append_error(out, req, Status::key_eexists);
-    case store::StoreResult::not_found:
+    case StoreResult::not_found:
       return append_error(out, req, Status::key_enoent);
-    case store::StoreResult::not_stored:
+    case StoreResult::not_stored:
       break;
-    case store::StoreResult::too_large:
-    case store::StoreResult::no_memory:
+    case StoreResult::too_large:
+    case StoreResult::no_memory:
       // The store refused the item. memcached: set/add/replace fail to allocate it (not
       // counted); append/prepend fail to allocate the joined item (counted, "Not stored.").
       if (concat) {
-        ops_.stats().cmd_set.add();
+        rules_.stats().cmd_set.add();
         break;
       }
       return append_error(out, req, Status::enomem, "Out of memory allocating item");
@@ -209,91 +207,50 @@ void BinaryExecutor::update(const Request& req, common::ByteBuf& out) {
   append_error(out, req, Status::not_stored);
 }
 
-// APPEND/PREPEND with a cas: memcached refuses unless the item's cas matches. The store offers
-// no compare for append, so the joined value is written with a cas store against the cas that
-// was read: it is stored only if nothing changed in between.
-void BinaryExecutor::update_with_cas(const Request& req, common::ByteBuf& out) {
-  ops_.stats().cmd_set.add();
-  Peek pk = peek(req.key, &scratch_);
-  Status st = Status::not_stored;
-  if (pk.hit && pk.cas != req.cas) {
-    st = Status::key_eexists;
-  } else if (pk.hit &&
-             scratch_.size() + req.value.size() <= ops_.store().value_max(req.key.size())) {
-    if (req.base == Opcode::append) {
-      scratch_.append(req.value);
-    } else {
-      scratch_.insert(0, req.value);
-    }
-    uint64_t cas = 0;
-    store::StoreResult r = ops_.store().store(ops_.worker(), store::Mode::cas, req.key, scratch_,
-                                              pk.flags, pk.exptime, req.cas, &cas);
-    if (r == store::StoreResult::stored) {
-      st = Status::ok;
-      append_ok(out, req, cas);
-    } else if (r == store::StoreResult::exists) {
-      st = Status::key_eexists;
-    }
-  }
-  scratch_.clear();
-  if (scratch_.capacity() > (64u << 10)) scratch_.shrink_to_fit();
-  if (st != Status::ok) append_error(out, req, st);
-}
-
 void BinaryExecutor::remove(const Request& req, common::ByteBuf& out) {
-  if (req.cas != 0) {
-    // memcached deletes only an item whose cas matches; a mismatch is not counted.
-    Peek pk = peek(req.key, nullptr);
-    if (pk.hit && pk.cas != req.cas) return append_error(out, req, Status::key_eexists);
-  }
-  if (ops_.remove(req.key)) return append_ok(out, req, 0);
-  append_error(out, req, Status::key_enoent);
-}
-
-void BinaryExecutor::delta(const Request& req, common::ByteBuf& out) {
-  const bool incr = req.base == Opcode::increment;
-  if (req.cas != 0) {
-    Peek pk = peek(req.key, nullptr);
-    if (pk.hit && pk.cas != req.cas) return append_error(out, req, Status::key_eexists);
-  }
-  uint64_t value = 0;
-  uint64_t cas = 0;
-  const bool create = req.exptime != binary::kNoCreate;
-  switch (ops_.delta(req.key, incr, req.delta, &value, &cas, !create)) {
-    case store::DeltaResult::ok: {
-      char body[8];
-      put64(body, value);
-      return append_ok(out, req, cas, std::string_view(body, 8));
-    }
-    case store::DeltaResult::non_numeric:
-      return append_error(out, req, Status::delta_badval);
-    case store::DeltaResult::no_memory:
-      return append_error(out, req, Status::enomem, "Out of memory incrementing value");
-    case store::DeltaResult::not_found:
-      if (create) return create_counter(req, out);
+  // memcached deletes only an item whose cas matches; a mismatch is not counted.
+  const DeleteArgs a{.has_cas = req.cas != 0, .cas_in = req.cas};
+  switch (rules_.delete_item(req.key, store::Store::hash(req.key), a)) {
+    case DeleteResult::deleted:
+    case DeleteResult::invalidated:
+      rules_.stats().delete_hits.add();
+      return append_ok(out, req, 0);
+    case DeleteResult::exists:
+      return append_error(out, req, Status::key_eexists);
+    case DeleteResult::not_found:
+      rules_.stats().delete_misses.add();
       return append_error(out, req, Status::key_enoent);
   }
 }
 
-// An incr/decr miss that creates the item with the initial value (memcached stores it as an
-// add, counted neither as a set nor as a miss).
-void BinaryExecutor::create_counter(const Request& req, common::ByteBuf& out) {
-  char digits[20];
-  auto end = std::to_chars(digits, digits + sizeof digits, req.initial).ptr;
-  uint64_t cas = 0;
-  switch (ops_.store().store(ops_.worker(), store::Mode::add, req.key,
-                             std::string_view(digits, static_cast<size_t>(end - digits)), 0,
-                             store_exptime(req.exptime), 0, &cas)) {
-    case store::StoreResult::stored: {
+void BinaryExecutor::delta(const Request& req, common::ByteBuf& out) {
+  // A miss creates the item holding `initial` unless the exptime says not to (memcached stores
+  // it as an add, counted neither as a set nor as a miss); a cas must match.
+  const bool create = req.exptime != binary::kNoCreate;
+  const DeltaArgs a{.incr = req.base == Opcode::increment,
+                    .delta = req.delta,
+                    .cas_in = req.cas,
+                    .vivify = create,
+                    .initial = req.initial,
+                    .vivify_exptime = create ? store_exptime(req.exptime) : 0};
+  DeltaOut o;
+  switch (rules_.delta(req.key, store::Store::hash(req.key), a, &o, !create)) {
+    case DeltaResult::ok:
+    case DeltaResult::created: {
       char body[8];
-      put64(body, req.initial);
-      return append_ok(out, req, cas, std::string_view(body, 8));
+      put64(body, o.value);
+      return append_ok(out, req, o.cas, std::string_view(body, 8));
     }
-    case store::StoreResult::too_large:
-    case store::StoreResult::no_memory:
-      return append_error(out, req, Status::enomem, "Out of memory allocating new item");
-    default:
-      return append_error(out, req, Status::not_stored);
+    case DeltaResult::exists:
+      return append_error(out, req, Status::key_eexists);
+    case DeltaResult::non_numeric:
+      return append_error(out, req, Status::delta_badval);
+    case DeltaResult::no_memory:
+      return append_error(out, req, Status::enomem,
+                          o.creating ? "Out of memory allocating new item"
+                                     : "Out of memory incrementing value");
+    case DeltaResult::not_found:
+      return append_error(out, req, Status::key_enoent);
   }
 }
 

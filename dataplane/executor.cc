@@ -8,7 +8,8 @@
 
 #include "dataplane/format.hh"
 #include "dataplane/slabs_admin.hh"
-#include "dataplane/store_ops.hh"
+#include "dataplane/protocol/replies.hh"
+#include "dataplane/stats_groups.hh"
 #include "dataplane/version.hh"
 
 namespace cachet::dataplane {
@@ -16,35 +17,21 @@ namespace cachet::dataplane {
 using text::Cmd;
 using text::Request;
 
+using namespace reply;
+
 namespace {
 
-constexpr std::string_view kStored = "STORED\r\n";
-constexpr std::string_view kNotStored = "NOT_STORED\r\n";
-constexpr std::string_view kExists = "EXISTS\r\n";
-constexpr std::string_view kNotFound = "NOT_FOUND\r\n";
-constexpr std::string_view kDeleted = "DELETED\r\n";
-constexpr std::string_view kTouched = "TOUCHED\r\n";
-constexpr std::string_view kOk = "OK\r\n";
-constexpr std::string_view kEnd = "END\r\n";
-constexpr std::string_view kTooLarge = "SERVER_ERROR object too large for cache\r\n";
-constexpr std::string_view kNoMemory = "SERVER_ERROR out of memory storing object\r\n";
-constexpr std::string_view kBadChunk = "CLIENT_ERROR bad data chunk\r\n";
-constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format\r\n";
-constexpr std::string_view kNonNumeric =
-    "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
-constexpr std::string_view kDeltaNoMemory = "SERVER_ERROR out of memory\r\n";
-constexpr std::string_view kError = "ERROR\r\n";
 constexpr int kMaxVerbosity = 2;          // memcached's MAX_VERBOSITY_LEVEL
 constexpr uint32_t kMaxSlabClasses = 64;  // memcached's MAX_NUMBER_OF_SLAB_CLASSES
 
-store::Mode mode_of(Cmd c) {
+Mode mode_of(Cmd c) {
   switch (c) {
-    case Cmd::add: return store::Mode::add;
-    case Cmd::replace: return store::Mode::replace;
-    case Cmd::append: return store::Mode::append;
-    case Cmd::prepend: return store::Mode::prepend;
-    case Cmd::cas: return store::Mode::cas;
-    default: return store::Mode::set;
+    case Cmd::add: return Mode::add;
+    case Cmd::replace: return Mode::replace;
+    case Cmd::append: return Mode::append;
+    case Cmd::prepend: return Mode::prepend;
+    case Cmd::cas: return Mode::cas;
+    default: return Mode::set;
   }
 }
 
@@ -53,17 +40,19 @@ store::Mode mode_of(Cmd c) {
 Executor::Executor(ExecShared& shared, unsigned worker)
     : shared_(shared),
       store_(shared.store),
-      worker_(shared.store.worker(worker)),
       stats_(shared.board.worker(worker)),
-      meta_(store_, worker_, stats_) {}
+      rules_(shared.store, shared.store.worker(worker), stats_, shared.tunables),
+      meta_(rules_),
+      lease_(rules_, worker) {}
 
 void Executor::reply(const Request& req, common::ByteBuf& out, std::string_view line) {
   if (!req.noreply) out.append(line);
 }
 
-Executor::After Executor::execute(const Request& req, common::ByteBuf& out) {
+Executor::After Executor::execute(const Request& req, common::ByteBuf& out, bool admin) {
   if (!req.error.empty()) {
     if (req.cmd == Cmd::flush_all) stats_.cmd_flush.add();
+    if (req.cmd == Cmd::lease_set) stats_.cmd_lease_set.add();
     reply(req, out, req.error);
     return After::keep;
   }
@@ -86,30 +75,40 @@ Executor::After Executor::execute(const Request& req, common::ByteBuf& out) {
     case Cmd::decr:
       arithmetic(req, out);
       break;
-    case Cmd::del:
-      reply(req, out, ops().remove(req.key) ? kDeleted : kNotFound);
+    case Cmd::del: {
+      const DeleteArgs a{.holdoff = req.number};
+      reply(req, out,
+            rules_.remove(req.key, hash_of(req.key), a) == DeleteResult::deleted ? kDeleted
+                                                                                 : kNotFound);
       break;
+    }
     case Cmd::touch:
-      reply(req, out, ops().touch(req.key, store_exptime(req.exptime)) ? kTouched : kNotFound);
+      reply(req, out,
+            rules_.get_and_touch(req.key, hash_of(req.key), store_exptime(req.exptime), nullptr)
+                ? kTouched
+                : kNotFound);
       break;
     case Cmd::flush_all:
-      ops().flush(req.exptime);
+      rules_.flush(req.exptime);
       reply(req, out, kOk);
       break;
     case Cmd::version:
       out.append("VERSION ");
       out.append(kVersion);
-      out.append("\r\n");
+      out.append(kCrlf);
       break;
-    case Cmd::verbosity:
-      std::atomic_ref<int>(shared_.settings.verbosity)
-          .store(static_cast<int>(std::min<uint64_t>(req.number, kMaxVerbosity)));
+    case Cmd::verbosity: {
+      std::string error;  // in range once clamped, as memcached clamps it
+      shared_.tunables.set("verbosity",
+                           static_cast<int64_t>(std::min<uint64_t>(req.number, kMaxVerbosity)),
+                           &error);
       reply(req, out, kOk);
       break;
+    }
     case Cmd::quit:
       return After::close;
     case Cmd::shutdown:
-      out.append("ERROR: shutdown not enabled\r\n");
+      out.append(kShutdownOff);
       break;
     case Cmd::stats:
       stats_cmd(req, out);
@@ -128,13 +127,25 @@ Executor::After Executor::execute(const Request& req, common::ByteBuf& out) {
       }
       break;
     case Cmd::mn:
-      out.append("MN\r\n");
+      out.append(kMn);
       break;
     case Cmd::meta:
       meta_.execute(req, out);
       break;
     case Cmd::slabs:
-      slabs_command(req, store_, shared_.settings, out);
+      slabs_command(req, shared_, out);
+      break;
+    case Cmd::lease_get:
+    case Cmd::lease_set:
+    case Cmd::metaget:
+      lease_.execute(req, hash_of(req.key), out);
+      break;
+    case Cmd::tunable:
+      if (!admin) {
+        out.append(kError);  // a client port has no such command
+      } else {
+        tunable_cmd(req, out);
+      }
       break;
     case Cmd::error:
       out.append(kError);
@@ -143,33 +154,40 @@ Executor::After Executor::execute(const Request& req, common::ByteBuf& out) {
   return After::keep;
 }
 
+// tunable <name>: "VALUE <n>"; tunable <name> <value>: OK, or CLIENT_ERROR naming the problem.
+void Executor::tunable_cmd(const Request& req, common::ByteBuf& out) {
+  std::string error;
+  if (req.nargs == 1) {
+    const TunableValues v = shared_.tunables.values();
+#define CACHET_X(name, def, lo, hi, desc)     \
+  if (req.args[0] == #name) {                 \
+    out.append("VALUE ");                     \
+    append_dec_signed(out, v.name);           \
+    return out.append(kCrlf);                 \
+  }
+    CACHET_TUNABLES(CACHET_X)
+#undef CACHET_X
+    check_tunable(req.args[0], 0, &error);
+  } else if (shared_.tunables.set(req.args[0], req.args[1], &error)) {
+    return out.append(kOk);
+  }
+  out.append("CLIENT_ERROR ");
+  out.append(error);
+  out.append(kCrlf);
+}
+
 void Executor::retrieve(const Request& req, common::ByteBuf& out) {
   const bool touch = req.cmd == Cmd::gat || req.cmd == Cmd::gats;
   const bool with_cas = req.cmd == Cmd::gets || req.cmd == Cmd::gats;
   const uint32_t exptime = touch ? store_exptime(req.exptime) : 0;
-  StoreOps ops = this->ops();
   const size_t start = out.size();
   // "VALUE <key> <flags> <bytes>[ <cas>]\r\n" then the value and its "\r\n", in one piece.
   auto emit = [&out, with_cas](const store::ItemView& it) {
-    char* p = out.prepare(6 + it.key.size() + 1 + 10 + 1 + 20 + 1 + 20 + 2);
-    char* q = p;
-    std::memcpy(q, "VALUE ", 6);
-    q += 6;
-    std::memcpy(q, it.key.data(), it.key.size());
-    q += it.key.size();
-    *q++ = ' ';
-    q = std::to_chars(q, q + 10, it.flags).ptr;
-    *q++ = ' ';
-    q = std::to_chars(q, q + 20, it.value.size()).ptr;
-    if (with_cas) {
-      *q++ = ' ';
-      q = std::to_chars(q, q + 20, it.cas).ptr;
-    }
-    *q++ = '\r';
-    *q++ = '\n';
-    out.commit(static_cast<size_t>(q - p));
-    out.append(it.value.data(), it.value.size() + 2);
+    append_value(out, "VALUE", it.key, 0, it.flags, it.value, with_cas, it.cas);
+    return true;
   };
+  auto emit_touched = [&emit](const store::ItemView& it) { emit(it); };
+  ItemFn touched = emit_touched;
   std::string_view keys = req.keys;
   size_t pos = 0;
   while (pos < keys.size()) {
@@ -188,9 +206,9 @@ void Executor::retrieve(const Request& req, common::ByteBuf& out) {
       return;
     }
     if (touch) {
-      ops.get_and_touch(key, exptime, out, emit);
+      rules_.get_and_touch(key, hash_of(key), exptime, &touched);
     } else {
-      ops.get(key, out, emit);
+      rules_.get(key, hash_of(key), out, emit);
     }
   }
   out.append(kEnd);
@@ -198,47 +216,51 @@ void Executor::retrieve(const Request& req, common::ByteBuf& out) {
 
 void Executor::update(const Request& req, common::ByteBuf& out) {
   const bool is_set = req.cmd == Cmd::set;
+  const uint64_t hash = hash_of(req.key);
   if (req.too_large) {
     // As memcached: a set that cannot be stored must not leave the old value behind.
     stats_.store_too_large.add();
-    if (is_set) store_.remove(worker_, req.key);
+    if (is_set) rules_.drop(req.key, hash);
     return reply(req, out, kTooLarge);
   }
   if (req.bad_chunk) {
     stats_.cmd_set.add();
     return reply(req, out, kBadChunk);
   }
-  switch (ops().update(mode_of(req.cmd), req.key, req.data, req.flags,
-                       store_exptime(req.exptime), req.number, nullptr, is_set)) {
-    case store::StoreResult::stored:
+  const StoreArgs a{.mode = mode_of(req.cmd), .cas_in = req.cmd == Cmd::cas ? req.number : 0};
+  switch (rules_.update(req.key, hash, req.data, req.flags, store_exptime(req.exptime), a,
+                        nullptr, is_set)) {
+    case StoreResult::stored:
       return reply(req, out, kStored);
-    case store::StoreResult::not_stored:
+    case StoreResult::not_stored:
       return reply(req, out, kNotStored);
-    case store::StoreResult::exists:
+    case StoreResult::exists:
       return reply(req, out, kExists);
-    case store::StoreResult::not_found:
+    case StoreResult::not_found:
       return reply(req, out, kNotFound);
-    case store::StoreResult::too_large:
+    case StoreResult::too_large:
       stats_.store_too_large.add();
       return reply(req, out, kTooLarge);
-    case store::StoreResult::no_memory:
+    case StoreResult::no_memory:
       stats_.store_no_memory.add();
       return reply(req, out, kNoMemory);
   }
 }
 
 void Executor::arithmetic(const Request& req, common::ByteBuf& out) {
-  const bool incr = req.cmd == Cmd::incr;
-  uint64_t value = 0;
-  switch (ops().delta(req.key, incr, req.number, &value, nullptr, true)) {
-    case store::DeltaResult::ok:
-      if (!req.noreply) append_dec_line(out, value);
+  const DeltaArgs a{.incr = req.cmd == Cmd::incr, .delta = req.number};
+  DeltaOut o;
+  switch (rules_.delta(req.key, hash_of(req.key), a, &o, true)) {
+    case DeltaResult::ok:
+    case DeltaResult::created:
+      if (!req.noreply) append_dec_line(out, o.value);
       return;
-    case store::DeltaResult::not_found:
+    case DeltaResult::not_found:
+    case DeltaResult::exists:
       return reply(req, out, kNotFound);
-    case store::DeltaResult::non_numeric:
+    case DeltaResult::non_numeric:
       return reply(req, out, kNonNumeric);
-    case store::DeltaResult::no_memory:
+    case DeltaResult::no_memory:
       return reply(req, out, kDeltaNoMemory);
   }
 }
@@ -251,7 +273,7 @@ void Executor::stats_cmd(const Request& req, common::ByteBuf& out) {
   std::string_view sub = req.args[0];
   if (sub == "reset") {
     reset_stats(shared_);
-    out.append("RESET\r\n");
+    out.append(kReset);
   } else if (sub == "detail") {
     // Per-prefix stats are not kept: on/off are accepted, dump lists nothing.
     std::string_view arg = req.nargs >= 2 ? req.args[1] : std::string_view();
@@ -265,7 +287,7 @@ void Executor::stats_cmd(const Request& req, common::ByteBuf& out) {
   } else if (sub == "cachedump") {
     uint32_t id = 0, limit = 0;
     if (req.nargs < 3) {
-      out.append("CLIENT_ERROR bad command line\r\n");
+      out.append(kBadLine);
     } else if (!text::safe_strtoul(req.args[1], &id) || !text::safe_strtoul(req.args[2], &limit)) {
       out.append(kBadFormat);
     } else if (id >= kMaxSlabClasses) {

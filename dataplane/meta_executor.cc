@@ -7,13 +7,42 @@
 
 #include "common/clock.hh"
 #include "dataplane/format.hh"
+#include "dataplane/marks.hh"
+#include "dataplane/protocol/replies.hh"
 
 namespace cachet::dataplane {
 
 namespace {
 
-constexpr std::string_view kLongOpaque = "CLIENT_ERROR opaque token too long\r\n";
-constexpr std::string_view kCrlf = "\r\n";
+using reply::kCrlf;
+using reply::kLongOpaque;
+using store::Change;
+using store::ItemView;
+
+constexpr std::string_view kNoData{"\r\n", 0};  // empty, followed by "\r\n"
+
+// An item as mg and me see it. A hidden item is absent, except a lease placeholder or a deleted
+// value whose lease is live: mg shows those as mg N's placeholder would be, empty with its win
+// sent (Z), so that meta clients wait for the lease holder's refill.
+struct MetaItem {
+  std::string_view key, value;
+  uint32_t flags, exptime, atime;
+  uint64_t cas;
+  bool fetched, stale, win_sent, key_binary, hidden;
+};
+
+bool as_meta(const ItemView& v, uint32_t now, int64_t window, MetaItem* m) {
+  if (!v.hidden) {
+    *m = MetaItem{v.key,  v.value,  v.flags,
+                  v.exptime, v.atime, v.cas,
+                  v.fetched, (v.marks & marks::kStale) != 0,
+                  (v.marks & marks::kWinSent) != 0, (v.marks & marks::kKeyBinary) != 0, false};
+    return true;
+  }
+  if (!marks::live_token(v, now, window)) return false;
+  *m = MetaItem{v.key, kNoData, 0, v.exptime, v.atime, v.cas, false, false, true, false, true};
+  return true;
+}
 
 // memcached's realtime(EXPTIME_TO_POSITIVE_TIME(t)) in the store's absolute form.
 uint32_t absolute(int32_t t, uint32_t now) {
@@ -67,23 +96,32 @@ void MetaExecutor::execute(const text::Request& req, common::ByteBuf& out) {
     case meta::Cmd::del: return del(m, out);
     case meta::Cmd::arith: return arith(m, out);
     case meta::Cmd::debug: return debug(m, out);
-    case meta::Cmd::noop: return out.append("MN\r\n");
+    case meta::Cmd::noop: return out.append(reply::kMn);
   }
 }
 
 void MetaExecutor::get(const meta::Request& m, common::ByteBuf& out) {
   const uint32_t now = common::now_unix();
+  const int64_t window = rules_.tunables().lease_window();
   const bool with_value = m.has('v');
+  const bool touch = m.has('T');
   const uint32_t ttl = absolute(m.ttl, now), viv_ttl = absolute(m.vivify_ttl, now);
   const uint32_t recache = absolute(m.recache_ttl, now);
-  store::MetaGetArgs args{.bump = !m.has('u'), .touch = m.has('T'), .vivify = m.has('N')};
   bool long_opaque = false;
-  auto reply = [&](store::MetaView& v) {  // may run twice: see Store::meta_get
+  // What rendering an item asks of the store: its exptime after T/N, a win (W) to record and
+  // whether the read counts as an access.
+  struct Wants {
+    uint32_t exptime;
+    bool win, bump;
+  };
+  // Appends the reply for item v (created: made by this request's N); may run more than once.
+  auto render = [&](const MetaItem& v, bool created) {
+    Wants w{v.exptime, false, !m.has('u')};
     const size_t mark = out.size();
     long_opaque = false;
     if (with_value) {
       out.append("VA ");
-      append_dec(out, v.item.value.size());
+      append_dec(out, v.value.size());
     } else {
       out.append("HD");
     }
@@ -91,30 +129,28 @@ void MetaExecutor::get(const meta::Request& m, common::ByteBuf& out) {
     for (size_t i = 0; i < m.nflags; ++i) {
       std::string_view f = m.flags[i];
       switch (f[0]) {
-        case 'T': v.exptime = ttl; break;
+        case 'T': w.exptime = ttl; break;
         case 'N':
-          if (v.created) {
-            v.exptime = viv_ttl;
+          if (created) {
+            w.exptime = viv_ttl;
             won = true;
           }
           break;
         case 'R':  // recache: an item about to expire goes to one client first
-          if (!v.win_sent && !v.created && v.exptime != 0 && v.exptime < recache) won = true;
+          if (!v.win_sent && !created && w.exptime != 0 && w.exptime < recache) won = true;
           break;
-        case 's': append_flag_num(out, 's', v.item.value.size()); break;
-        case 't': append_ttl(out, v.exptime, now); break;
-        case 'c': append_flag_num(out, 'c', v.item.cas); break;
-        case 'f': append_flag_num(out, 'f', v.item.flags); break;
+        case 's': append_flag_num(out, 's', v.value.size()); break;
+        case 't': append_ttl(out, w.exptime, now); break;
+        case 'c': append_flag_num(out, 'c', v.cas); break;
+        case 'f': append_flag_num(out, 'f', v.flags); break;
         case 'l': append_flag_num(out, 'l', static_cast<uint32_t>(now - v.atime)); break;
         case 'h': out.append(v.fetched ? " h1" : " h0"); break;
-        case 'k': append_key(out, v.item.key, v.key_binary); break;
+        case 'k': append_key(out, v.key, v.key_binary); break;
         case 'O':
           if (i == m.long_opaque) {  // memcached stops here: no win, no access counted
             out.truncate(mark);
             long_opaque = true;
-            v.win = false;
-            v.bump = false;
-            return;
+            return Wants{w.exptime, false, false};  // what came before O still applies
           }
           out.push_back(' ');
           out.append(f);
@@ -127,14 +163,87 @@ void MetaExecutor::get(const meta::Request& m, common::ByteBuf& out) {
       if (!v.win_sent) won = true;
     }
     if (won) out.append(" W");
-    v.win = won;
+    w.win = won;
     out.append(kCrlf);
-    if (with_value) out.append(v.item.value.data(), v.item.value.size() + 2);
+    if (with_value) out.append(v.value.data(), v.value.size() + 2);
+    return w;
   };
-  const bool hit = store_.meta_get(worker_, m.key(), args, out, reply);
+  const uint64_t hash = store::Store::hash(m.key());
+  bool found = false;
+  // A plain read takes no lock; T, a change asked by rendering, or N on a miss take it.
+  bool need_lock = touch;
+  if (!touch) {
+    bool absent = false;
+    auto plain = [&](const ItemView& iv) {
+      MetaItem v;
+      if (!as_meta(iv, now, window, &v)) {
+        absent = true;
+        return false;
+      }
+      Wants w = render(v, false);
+      return !long_opaque && w.exptime == v.exptime && !w.win;
+    };
+    const store::ReadArgs args{.bump = !m.has('u'), .count = true, .hidden = true};
+    switch (rules_.store().read(rules_.worker(), m.key(), hash, args, out, plain)) {
+      case store::ReadResult::hit: found = true; break;
+      case store::ReadResult::miss: need_lock = m.has('N'); break;
+      case store::ReadResult::declined:
+        if (long_opaque) return out.append(kLongOpaque);
+        need_lock = !absent || m.has('N');
+        break;
+    }
+  }
+  if (need_lock) {
+    const size_t mark = out.size();
+    bool created = false;
+    MetaItem made{};
+    auto decide = [&](const ItemView* cur, Change& ch) {
+      out.truncate(mark);
+      created = found = false;
+      MetaItem v;
+      if (cur && as_meta(*cur, now, window, &v)) {
+        found = true;
+        const Wants w = render(v, false);
+        if (cur->hidden) return;  // a leased key: shown, never changed by mg
+        if (w.exptime != v.exptime || w.win) {
+          ch.op = Change::Op::edit;
+          ch.exptime = w.exptime;
+          if (w.win) ch.marks |= marks::kWinSent;
+        }
+        ch.bump = ch.fetched = w.bump;
+        if (!long_opaque) ch.counts = touch ? store::kCountTouchHit : store::kCountGetHit;
+        return;
+      }
+      if (!m.has('N')) return;
+      // Vivify: an empty placeholder, its refill won by this client. Rendered again below,
+      // once linked, with its cas.
+      found = created = true;
+      made = MetaItem{m.key(), kNoData, 0, 0, now, 0, false, false, false, m.key_binary, false};
+      const Wants w = render(made, true);
+      out.truncate(mark);
+      ch.op = Change::Op::write;
+      ch.value_len = 0;
+      ch.exptime = w.exptime;
+      ch.marks = static_cast<uint8_t>((w.win ? marks::kVivified | marks::kWinSent : marks::kVivified) |
+                                      (m.key_binary ? marks::kKeyBinary : 0));
+      ch.bump = ch.fetched = w.bump;
+      if (!long_opaque) ch.counts = store::kCountGetHit;
+    };
+    uint64_t cas = 0;
+    if (rules_.store().update(rules_.worker(), m.key(), hash, {kNoData, false}, decide, &cas) !=
+        store::UpdateResult::done) {
+      out.truncate(mark);  // memcached: a vivify that cannot allocate is a miss
+      found = false;
+    } else if (created) {
+      made.cas = cas;
+      made.exptime = 0;
+      const Wants w = render(made, true);
+      (void)w;
+    }
+  }
   if (long_opaque) return out.append(kLongOpaque);
-  if (hit) {
-    if (args.touch) {
+  if (found) {
+    if (touch) {
       stats_.cmd_touch.add();
       stats_.touch_hits.add();
     } else {
@@ -155,53 +264,54 @@ void MetaExecutor::get(const meta::Request& m, common::ByteBuf& out) {
 void MetaExecutor::set(const meta::Request& m, const text::Request& req, common::ByteBuf& out) {
   if (req.too_large) {  // memcached drops the old value whatever the mode
     stats_.store_too_large.add();
-    store_.remove(worker_, m.key());
-    return out.append("SERVER_ERROR object too large for cache\r\n");
+    rules_.drop(m.key(), store::Store::hash(m.key()));
+    return out.append(reply::kTooLarge);
   }
   stats_.cmd_set.add();
-  if (req.bad_chunk) return out.append("CLIENT_ERROR bad data chunk\r\n");
-  store::MetaStoreArgs a{.key_binary = m.key_binary};
+  if (req.bad_chunk) return out.append(reply::kBadChunk);
+  StoreArgs a{.key_binary = m.key_binary};
   switch (m.mode) {
-    case 'E': a.mode = store::Mode::add; break;
-    case 'A': a.mode = store::Mode::append; break;
-    case 'P': a.mode = store::Mode::prepend; break;
-    case 'R': a.mode = store::Mode::replace; break;
-    default: a.mode = store::Mode::set; break;
+    case 'E': a.mode = Mode::add; break;
+    case 'A': a.mode = Mode::append; break;
+    case 'P': a.mode = Mode::prepend; break;
+    case 'R': a.mode = Mode::replace; break;
+    default: a.mode = Mode::set; break;
   }
   if (m.has('C')) {
     // A cas turns set and replace into cas; append/prepend compare it; add ignores it.
-    if (a.mode == store::Mode::set || a.mode == store::Mode::replace) a.mode = store::Mode::cas;
-    if (a.mode != store::Mode::add) a.cas_in = m.cas;
-    a.invalidate = a.mode == store::Mode::cas && m.has('I');
+    if (a.mode == Mode::set || a.mode == Mode::replace) a.mode = Mode::cas;
+    if (a.mode != Mode::add) a.cas_in = m.cas;
+    a.invalidate = a.mode == Mode::cas && m.has('I');
   }
   const uint32_t now = common::now_unix();
   const uint32_t exptime = m.has('T') ? absolute(m.ttl, now) : 0;
   uint64_t cas = 0;
   std::string_view code;
-  switch (store_.meta_store(worker_, m.key(), req.data, m.client_flags, exptime, a, &cas)) {
-    case store::StoreResult::stored:
-      if (a.mode == store::Mode::cas) stats_.cas_hits.add();
+  const uint64_t hash = store::Store::hash(m.key());
+  switch (rules_.store_item(m.key(), hash, req.data, m.client_flags, exptime, a, &cas)) {
+    case StoreResult::stored:
+      if (a.mode == Mode::cas) stats_.cas_hits.add();
       if (m.has('q')) return;
       code = "HD";
       break;
-    case store::StoreResult::not_stored: code = "NS"; break;
-    case store::StoreResult::exists:
-      if (a.mode == store::Mode::cas) stats_.cas_badval.add();
+    case StoreResult::not_stored: code = "NS"; break;
+    case StoreResult::exists:
+      if (a.mode == Mode::cas) stats_.cas_badval.add();
       code = "EX";
       break;
-    case store::StoreResult::not_found:
+    case StoreResult::not_found:
       stats_.cas_misses.add();
       code = "NF";
       break;
-    case store::StoreResult::too_large:
-    case store::StoreResult::no_memory:
-      if (a.mode == store::Mode::append || a.mode == store::Mode::prepend) {
+    case StoreResult::too_large:
+    case StoreResult::no_memory:
+      if (a.mode == Mode::append || a.mode == Mode::prepend) {
         code = "NS";  // memcached: the joined copy did not fit; the item stays
         break;
       }
-      store_.remove(worker_, m.key());
+      rules_.drop(m.key(), hash);
       stats_.store_no_memory.add();
-      return out.append("SERVER_ERROR out of memory storing object\r\n");
+      return out.append(reply::kNoMemory);
   }
   out.append(code);
   for (size_t i = 0; i < m.nflags; ++i) {
@@ -220,25 +330,25 @@ void MetaExecutor::set(const meta::Request& m, const text::Request& req, common:
 
 void MetaExecutor::del(const meta::Request& m, common::ByteBuf& out) {
   const uint32_t now = common::now_unix();
-  store::MetaDeleteArgs a{.has_cas = m.has('C'),
+  DeleteArgs a{.has_cas = m.has('C'),
                           .cas_in = m.cas,
                           .invalidate = m.has('I'),
                           .touch = m.has('T'),
                           .exptime = absolute(m.ttl, now)};
   std::string_view code;
-  switch (store_.meta_delete(worker_, m.key(), a)) {
-    case store::MetaDeleteResult::deleted:
+  switch (rules_.delete_item(m.key(), store::Store::hash(m.key()), a)) {
+    case DeleteResult::deleted:
       stats_.delete_hits.add();
       [[fallthrough]];
-    case store::MetaDeleteResult::invalidated:
+    case DeleteResult::invalidated:
       if (m.has('q')) return;
       code = "HD";
       break;
-    case store::MetaDeleteResult::not_found:
+    case DeleteResult::not_found:
       stats_.delete_misses.add();
       code = "NF";
       break;
-    case store::MetaDeleteResult::exists:
+    case DeleteResult::exists:
       stats_.delete_misses.add();
       code = "EX";
       break;
@@ -251,11 +361,12 @@ void MetaExecutor::del(const meta::Request& m, common::ByteBuf& out) {
 void MetaExecutor::arith(const meta::Request& m, common::ByteBuf& out) {
   const uint32_t now = common::now_unix();
   const uint32_t ttl = absolute(m.ttl, now), viv_ttl = absolute(m.vivify_ttl, now);
-  store::MetaDeltaArgs a{.incr = m.mode != 'D' && m.mode != '-',
+  DeltaArgs a{.incr = m.mode != 'D' && m.mode != '-',
                          .delta = m.delta,
                          .cas_in = m.has('C') ? m.cas : 0,
                          .vivify = m.has('N'),
-                         .initial = m.initial};
+                         .initial = m.initial,
+                         .key_binary = m.key_binary};
   // T and N set the exptime in token order, as far as memcached gets (a long opaque stops it).
   const size_t stop = m.long_opaque == meta::kNone ? m.nflags : m.long_opaque;
   for (size_t i = 0; i < stop; ++i) {
@@ -266,34 +377,34 @@ void MetaExecutor::arith(const meta::Request& m, common::ByteBuf& out) {
       a.vivify_exptime = viv_ttl;
     }
   }
-  store::MetaDeltaOut o;
-  const store::MetaDeltaResult r = store_.meta_delta(worker_, m.key(), a, &o);
+  DeltaOut o;
+  const DeltaResult r = rules_.delta_item(m.key(), store::Store::hash(m.key()), a, &o);
   std::string_view code = "NF";
   switch (r) {
-    case store::MetaDeltaResult::ok:
+    case DeltaResult::ok:
       (a.incr ? stats_.incr_hits : stats_.decr_hits).add();
       break;
-    case store::MetaDeltaResult::created:
+    case DeltaResult::created:
       break;
-    case store::MetaDeltaResult::not_found:
+    case DeltaResult::not_found:
       (a.incr ? stats_.incr_misses : stats_.decr_misses).add();
       break;
-    case store::MetaDeltaResult::exists:
+    case DeltaResult::exists:
       code = "EX";
       break;
-    case store::MetaDeltaResult::non_numeric:
-      return out.append("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
-    case store::MetaDeltaResult::no_memory:
-      return out.append("SERVER_ERROR out of memory\r\n");
+    case DeltaResult::non_numeric:
+      return out.append(reply::kNonNumeric);
+    case DeltaResult::no_memory:
+      return out.append(reply::kDeltaNoMemory);
   }
   if (m.long_opaque != meta::kNone) return out.append(kLongOpaque);
-  const bool changed = r == store::MetaDeltaResult::ok || r == store::MetaDeltaResult::created;
+  const bool changed = r == DeltaResult::ok || r == DeltaResult::created;
   if (!changed) {
     out.append(code);
     append_opaque_key(out, m);
     return out.append(kCrlf);
   }
-  if (r == store::MetaDeltaResult::ok && m.has('q')) return;  // a created item is still told
+  if (r == DeltaResult::ok && m.has('q')) return;  // a created item is still told
   char digits[24];
   const size_t n = static_cast<size_t>(std::to_chars(digits, digits + 24, o.value).ptr - digits);
   if (m.has('v')) {
@@ -310,7 +421,7 @@ void MetaExecutor::arith(const meta::Request& m, common::ByteBuf& out) {
       case 't': append_ttl(out, exptime, now); break;
       case 'T': exptime = ttl; break;
       case 'N':
-        if (r == store::MetaDeltaResult::created) exptime = viv_ttl;
+        if (r == DeltaResult::created) exptime = viv_ttl;
         break;
       case 'O':
         out.push_back(' ');
@@ -328,34 +439,37 @@ void MetaExecutor::arith(const meta::Request& m, common::ByteBuf& out) {
 
 void MetaExecutor::debug(const meta::Request& m, common::ByteBuf& out) {
   const uint32_t now = common::now_unix();
-  auto line = [&](store::MetaView& v) {
+  auto line = [&](const ItemView& v) {
     // "ME <key> exp=<-1 | now - exptime> la=<now - atime> cas=<cas> fetch=<yes|no>
     //  cls=<class> size=<bytes>", the key re-encoded when it was stored binary.
     out.append("ME ");
-    if (v.key_binary) {
-      char* p = out.prepare(meta::base64_encoded_size(v.item.key.size()));
-      out.commit(meta::base64_encode(v.item.key, p));
+    if (v.marks & marks::kKeyBinary) {
+      char* p = out.prepare(meta::base64_encoded_size(v.key.size()));
+      out.commit(meta::base64_encode(v.key, p));
     } else {
-      out.append(v.item.key);
+      out.append(v.key);
     }
     out.append(" exp=");
-    if (v.item.exptime == 0) {
+    if (v.exptime == 0) {
       out.append("-1");
     } else {
-      append_dec_signed(out, static_cast<int32_t>(now - v.item.exptime));
+      append_dec_signed(out, static_cast<int32_t>(now - v.exptime));
     }
     out.append(" la=");
     append_dec(out, static_cast<uint32_t>(now - v.atime));
     out.append(" cas=");
-    append_dec(out, v.item.cas);
+    append_dec(out, v.cas);
     out.append(v.fetched ? " fetch=yes cls=" : " fetch=no cls=");
     append_dec(out, v.clsid);
     out.append(" size=");
     append_dec(out, v.total);
     out.append(kCrlf);
+    return true;
   };
-  if (!store_.meta_get(worker_, m.key(), {.bump = false, .count = false}, out, line)) {
-    out.append("EN\r\n");
+  const store::ReadArgs args{.bump = false, .count = false};
+  if (rules_.store().read(rules_.worker(), m.key(), store::Store::hash(m.key()), args, out,
+                          line) != store::ReadResult::hit) {
+    out.append(reply::kEn);
   }
 }
 

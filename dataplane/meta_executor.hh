@@ -3,18 +3,16 @@
 #pragma once
 
 #include "common/byte_buf.hh"
+#include "dataplane/item_rules.hh"
 #include "dataplane/protocol/meta_parser.hh"
 #include "dataplane/protocol/text_parser.hh"
-#include "dataplane/stats.hh"
-#include "store/store.hh"
 
 namespace cachet::dataplane {
 
 // One worker's meta executor. Not thread safe: used only by its worker's thread.
 class MetaExecutor {
  public:
-  MetaExecutor(store::Store& store, store::Worker& worker, WorkerStats& stats)
-      : store_(store), worker_(worker), stats_(stats) {}
+  explicit MetaExecutor(ItemRules& rules) : rules_(rules), stats_(rules.stats()) {}
 
   // Runs a request the text parser marked Cmd::meta (its line, and for ms its data block,
   // bad_chunk or too_large) and appends the reply; nothing where q suppresses it. Counts
@@ -28,8 +26,7 @@ class MetaExecutor {
   void arith(const meta::Request& m, common::ByteBuf& out);
   void debug(const meta::Request& m, common::ByteBuf& out);
 
-  store::Store& store_;
-  store::Worker& worker_;
+  ItemRules& rules_;
   WorkerStats& stats_;
 };
 

@@ -28,16 +28,14 @@ constexpr size_t kLineSlack = 2048;
 // A worker's UDP reply buffer is given back when a reply left it larger than this.
 constexpr size_t kUdpBufKeep = 256 * 1024;
 
-// Keys of one burst whose index buckets are being fetched (Server::prefetch stage 0), by hash.
-constexpr size_t kPrefetchKeys = 512;
 
 struct alignas(64) WorkerCtx {
-  WorkerCtx(ExecShared& shared, unsigned id) : exec(shared, id), bin(shared, id) {}
+  WorkerCtx(ExecShared& shared, unsigned id) : exec(shared, id), bin(shared, exec.rules()) {}
   Executor exec;
   BinaryExecutor bin;
   common::ByteBuf udp_out;
-  uint64_t prefetch_hashes[kPrefetchKeys];
-  size_t prefetch_n = 0;
+  KeyHints hints[2];              // two bursts in flight (the driver's prefetch contract)
+  KeyHints* answering = nullptr;  // the burst whose datagrams come now (stage 2)
 };
 
 // A connection's protocol: memcached decides from its first byte (0x80 = binary).
@@ -45,8 +43,9 @@ enum class Proto : uint8_t { unknown, text, binary };
 
 // One stream connection.
 struct Conn {
-  explicit Conn(unsigned w) : worker(w) {}
+  Conn(unsigned w, bool a) : worker(w), admin(a) {}
   unsigned worker;
+  bool admin;  // came in over the admin socket
   Proto proto = Proto::unknown;
   uint64_t swallow = 0;  // bytes of a refused data block still to discard
   // Replies held back while a refused data block is being swallowed: memcached sends nothing
@@ -72,7 +71,8 @@ inline Step::Kind ran(Executor::After after) {
 
 // Parses and runs the first text request in `rest`. Input still without a complete request
 // past in_cap closes the connection.
-inline Step text_step(WorkerCtx& w, std::string_view rest, common::ByteBuf& out, size_t in_cap) {
+inline Step text_step(WorkerCtx& w, std::string_view rest, common::ByteBuf& out, size_t in_cap,
+                      bool admin) {
   auto value_max = [&w](size_t key_len) { return w.exec.value_max(key_len); };
   text::ParseResult r = text::parse(rest, value_max);
   if (r.status == text::Status::need_more) {
@@ -81,7 +81,7 @@ inline Step text_step(WorkerCtx& w, std::string_view rest, common::ByteBuf& out,
     return {r.need == 0 && rest.size() > in_cap ? Step::close : Step::need_more};
   }
   if (r.status == text::Status::close) return {Step::close};
-  return {ran(w.exec.execute(r.req, out)), r.consumed, r.swallow};
+  return {ran(w.exec.execute(r.req, out, admin)), r.consumed, r.swallow};
 }
 
 // Parses and runs the first binary request in `rest`.
@@ -137,11 +137,12 @@ drivers::StreamStep pump(Conn& c, std::string_view in, common::ByteBuf& out, siz
 }  // namespace
 
 struct Server::Impl {
-  Impl(store::Store& st, Settings& se)
+  Impl(store::Store& st, const Settings& se)
       : store(st),
         settings(se),
+        tunables(se.tunables),
         board(st.options().workers),
-        shared(st, se, board, common::now_unix()) {
+        shared(st, se, tunables, board, common::now_unix()) {
     for (unsigned i = 0; i < board.workers(); ++i) {
       workers.push_back(std::make_unique<WorkerCtx>(shared, i));
     }
@@ -150,20 +151,34 @@ struct Server::Impl {
   WorkerCtx& worker(unsigned i) { return *workers[i]; }
 
   store::Store& store;
-  Settings& settings;
+  const Settings& settings;
+  Tunables tunables;  // their single owner
   StatsBoard board;
   ExecShared shared;
   std::vector<std::unique_ptr<WorkerCtx>> workers;
 };
 
-Server::Server(store::Store& store, Settings& settings)
+Server::Server(store::Store& store, const Settings& settings)
     : impl_(std::make_unique<Impl>(store, settings)) {}
 
 Server::~Server() = default;
 
-void Server::set_driver(const drivers::Driver* driver) {
-  impl_->shared.driver.store(driver, std::memory_order_release);
+void Server::add_driver(const drivers::Driver* driver, unsigned base) {
+  for (ExecShared::DriverSlot& s : impl_->shared.drivers) {
+    if (s.driver.load(std::memory_order_relaxed)) continue;
+    s.base.store(base, std::memory_order_relaxed);
+    s.driver.store(driver, std::memory_order_release);
+    return;
+  }
+  common::log::error("Server::add_driver: more than {} drivers", impl_->shared.drivers.size());
+  std::abort();
 }
+
+void Server::set_maintenance(maintenance::Engine* engine) {
+  impl_->shared.maintenance.store(engine, std::memory_order_release);
+}
+
+Tunables& Server::tunables() { return impl_->tunables; }
 
 void Server::worker_start(unsigned worker) {
   if (worker >= impl_->workers.size()) {
@@ -174,7 +189,7 @@ void Server::worker_start(unsigned worker) {
   }
 }
 
-void* Server::stream_open(unsigned worker) { return new Conn(worker); }
+void* Server::stream_open(unsigned worker, bool admin) { return new Conn(worker, admin); }
 
 void Server::stream_close(void* state) { delete static_cast<Conn*>(state); }
 
@@ -194,25 +209,38 @@ drivers::StreamStep Server::stream_data(void* state, std::string_view in, common
   }
   const size_t in_cap = impl_->store.options().item_size_max + kLineSlack;
   return pump(c, in, out, out_limit,
-              [&](std::string_view rest) { return text_step(w, rest, out, in_cap); });
+              [&](std::string_view rest) { return text_step(w, rest, out, in_cap, c.admin); });
 }
 
 // The keys of a burst's text datagrams (up to 16 per get, 512 in all): stage 0 prefetches
-// every key's bucket and keeps the hashes, stage 1 every key's item.
+// every key's bucket and keeps the hashes, stage 1 every key's item, stage 2 hands the hashes
+// to the executor for the datagrams that follow.
 void Server::prefetch(unsigned worker, std::span<const std::string_view> burst, int stage) {
   constexpr size_t kKeysPerDatagram = 16;
   WorkerCtx& w = impl_->worker(worker);
   store::Store& st = impl_->store;
-  if (stage != 0) {
-    for (size_t i = 0; i < w.prefetch_n; ++i) st.prefetch_item(w.prefetch_hashes[i]);
-    w.prefetch_n = 0;
+  KeyHints* mine = w.hints[0].owner == burst.data()   ? &w.hints[0]
+                : w.hints[1].owner == burst.data() ? &w.hints[1]
+                                                   : nullptr;
+  if (stage == 1) {
+    if (mine)
+      for (size_t i = 0; i < mine->n; ++i) st.prefetch_item(mine->hashes[i]);
     return;
   }
+  if (stage == 2) {
+    w.answering = mine;
+    if (mine) mine->at = 0;
+    return;
+  }
+  // Stage 0: the burst's set, or the one not being answered.
+  if (!mine) mine = w.answering == &w.hints[0] ? &w.hints[1] : &w.hints[0];
+  mine->owner = burst.data();
   // Retrievals name their keys after the command; the commands that change one item name it
   // first (the store reads its bucket and the old item either way).
   auto keys_named = [](std::string_view cmd) -> size_t {
-    static constexpr std::string_view kSingle[] = {"set", "delete", "incr",    "decr",   "touch",
-                                                   "add", "replace", "cas", "append", "prepend"};
+    static constexpr std::string_view kSingle[] = {
+        "set",     "delete",  "incr",      "decr",      "touch",  "add",
+        "replace", "cas",     "append",    "prepend",   "lease-get", "lease-set", "metaget"};
     if (cmd == "get" || cmd == "gets") return kKeysPerDatagram;
     return std::find(std::begin(kSingle), std::end(kSingle), cmd) != std::end(kSingle) ? 1 : 0;
   };
@@ -226,12 +254,13 @@ void Server::prefetch(unsigned worker, std::span<const std::string_view> burst, 
     const size_t ntok = text::tokenize(text::command_line(body, nl), tok, &rest) - 1;
     if (ntok < 2) continue;
     const size_t last = std::min(ntok - 1, keys_named(tok[0]));
-    for (size_t i = 1; i <= last && n < kPrefetchKeys; ++i) {
+    for (size_t i = 1; i <= last && n < KeyHints::kMax; ++i) {
       if (tok[i].size() > store::kKeyMax) break;
-      w.prefetch_hashes[n++] = st.prefetch_bucket(tok[i]);
+      mine->keys[n] = tok[i];
+      mine->hashes[n++] = st.prefetch_bucket(tok[i]);
     }
   }
-  w.prefetch_n = n;
+  mine->n = n;
 }
 
 bool Server::stream_idle(void* state) {
@@ -239,9 +268,10 @@ bool Server::stream_idle(void* state) {
   return c.swallow == 0 && c.held.empty();
 }
 
-void Server::datagram(unsigned worker, std::string_view in, drivers::DatagramSink& reply) {
-  std::optional<udp::FrameHeader> h = udp::parse_request(in);
-  if (!h) return;
+drivers::UdpDrop Server::datagram(unsigned worker, std::string_view in,
+                                  drivers::DatagramSink& reply) {
+  udp::FrameHeader h;
+  if (drivers::UdpDrop why = udp::parse_request(in, &h); why != drivers::UdpDrop::none) return why;
   WorkerCtx& w = impl_->worker(worker);
   common::ByteBuf& out = w.udp_out;
   out.clear();
@@ -250,21 +280,24 @@ void Server::datagram(unsigned worker, std::string_view in, drivers::DatagramSin
   // As memcached, each datagram picks its protocol by its first byte.
   const bool bin = !body.empty() && static_cast<uint8_t>(body[0]) == binary::kRequestMagic;
   size_t pos = 0;
+  w.exec.hint(w.answering);
   // Each datagram stands alone: an incomplete request at its end is dropped, as memcached does.
   while (pos < body.size() && out.size() < cap) {
     std::string_view rest = body.substr(pos);
-    Step s = bin ? binary_step(w, rest, out) : text_step(w, rest, out, SIZE_MAX);
+    Step s = bin ? binary_step(w, rest, out) : text_step(w, rest, out, SIZE_MAX, false);
     if (s.kind > Step::ran_then_close) break;
     pos += s.consumed;
     pos += static_cast<size_t>(std::min<uint64_t>(s.swallow, body.size() - pos));
     if (s.kind == Step::ran_then_close) break;
   }
-  udp::for_each_datagram(h->request_id, out.view(), [&reply](std::string_view head,
+  w.exec.hint(nullptr);
+  udp::for_each_datagram(h.request_id, out.view(), [&reply](std::string_view head,
                                                              std::string_view body) {
     reply.emit(head, body);
   });
   out.clear();
   out.shrink_if_empty(kUdpBufKeep);
+  return drivers::UdpDrop::none;
 }
 
 }  // namespace cachet::dataplane

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "dataplane/tunables.hh"
 #include "drivers/dpdk/options.hh"
 #include "drivers/driver.hh"
 #include "store/store.hh"
@@ -15,9 +16,9 @@ struct Settings {
   drivers::DriverOptions net;
   drivers::dpdk::Options dpdk;  // used with --driver dpdk
   std::string driver = "uring";  // --driver uring|dpdk
-  int verbosity = 0;             // -v count (memcached's `verbosity` command sets it too)
-  int slab_automove = 1;         // `slabs automove 0|1|2` (memcached's default); recorded only
+  TunableValues tunables;        // start-up values of the run-time tunables (-v counts verbosity)
   std::string takeover;          // --takeover: the running cachetd's admin socket to replace
+  unsigned maintenance_threads = 1;  // --maintenance-threads: the maintenance engine's arena
 };
 
 }  // namespace cachet::dataplane

@@ -2,18 +2,23 @@
 // do_slabs_reassign decide them.
 #include "dataplane/slabs_admin.hh"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <string>
+
+#include "dataplane/executor.hh"
+#include "dataplane/protocol/replies.hh"
 
 namespace cachet::dataplane {
 
 namespace {
 
-constexpr std::string_view kOk = "OK\r\n";
-constexpr std::string_view kError = "ERROR\r\n";
-constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format\r\n";
+using reply::kBadFormat;
+using reply::kError;
+using reply::kOk;
 
 // memcached's safe_strtod: strtod must convert something and end at whitespace or the end.
 bool safe_strtod(std::string_view tok, double* out) {
@@ -27,37 +32,39 @@ bool safe_strtod(std::string_view tok, double* out) {
   return true;
 }
 
-// Pages class `id` holds. Class 0 is memcached's pool of pages taken back from classes; the
-// store never takes pages back into a pool (it moves them class to class), so it is empty.
-uint64_t pages_of(store::Store& store, int32_t id) {
-  if (id == 0) return 0;
-  for (const store::ClassStats& c : store.class_stats())
-    if (c.id == static_cast<unsigned>(id)) return c.total_pages;
-  return 0;
+std::string_view reply_for(maintenance::Reassign r) {
+  switch (r) {
+    case maintenance::Reassign::ok: return kOk;
+    case maintenance::Reassign::busy: return "BUSY currently processing reassign request\r\n";
+    case maintenance::Reassign::badclass: return "BADCLASS invalid src or dst class id\r\n";
+    case maintenance::Reassign::nospare: return "NOSPARE source class has no spare pages\r\n";
+    case maintenance::Reassign::same: return "SAME src and dst class are identical\r\n";
+  }
+  return kError;
 }
 
-std::string_view reassign(store::Store& store, int32_t src, int32_t dst) {
-  if (src == dst) return "SAME src and dst class are identical\r\n";
-  const auto classes = static_cast<int32_t>(store.slab_classes());
-  if (src == -1) {  // any class with a page to spare, other than dst
-    src = -1;
-    for (const store::ClassStats& c : store.class_stats()) {
-      if (static_cast<int32_t>(c.id) != dst && c.total_pages > 1) {
-        src = static_cast<int32_t>(c.id);
-        break;
-      }
-    }
-  }
-  if (src < 0 || src > classes || dst < 0 || dst > classes)
-    return "BADCLASS invalid src or dst class id\r\n";
-  if (pages_of(store, src) < 2) return "NOSPARE source class has no spare pages\r\n";
-  return kOk;
+std::string_view reassign(ExecShared& shared, int32_t src, int32_t dst) {
+  if (maintenance::Engine* e = shared.maintenance.load(std::memory_order_acquire))
+    return reply_for(e->request_move(src, dst));
+  // No engine to carry it out: memcached's checks, and BUSY for a request they pass.
+  const maintenance::Reassign r = maintenance::check_reassign(shared.store, &src, dst);
+  return reply_for(r == maintenance::Reassign::ok ? maintenance::Reassign::busy : r);
+}
+
+// memcached's slab_automove_ratio: a class gets a page when its next victim is younger than
+// ratio x the others'; the tunable holds the margin, (1 - ratio) in percent.
+std::string_view set_ratio(Tunables& tunables, double ratio) {
+  if (!(ratio > 0.0 && ratio < 1.0)) return "CLIENT_ERROR slab_automove_ratio must be above 0 and below 1\r\n";
+  std::string error;
+  const auto pct = static_cast<int64_t>(std::lround((1.0 - ratio) * 100.0));
+  return tunables.set("slab_automove_threshold", std::clamp<int64_t>(pct, 1, 99), &error) ? kOk
+                                                                                          : kError;
 }
 
 }  // namespace
 
-void slabs_command(const text::Request& req, store::Store& store, Settings& settings,
-                   common::ByteBuf& out) {
+void slabs_command(const text::Request& req, ExecShared& shared, common::ByteBuf& out) {
+  Tunables& tunables = shared.tunables;
   const size_t ntok = req.nargs + 2u;  // memcached's count: tokens + 1
   std::string_view sub = req.nargs ? req.args[0] : std::string_view();
   std::string_view reply = kError;
@@ -66,18 +73,18 @@ void slabs_command(const text::Request& req, store::Store& store, Settings& sett
     if (!text::safe_strtol(req.args[1], &src) || !text::safe_strtol(req.args[2], &dst)) {
       reply = kBadFormat;
     } else {
-      reply = reassign(store, src, dst);
+      reply = reassign(shared, src, dst);
     }
   } else if (ntok >= 4 && sub == "automove") {
     uint32_t level = 0;
     double ratio = 0;
     if (req.args[1] == "ratio") {
-      if (ntok >= 5 && safe_strtod(req.args[2], &ratio)) reply = kOk;
+      if (ntok >= 5 && safe_strtod(req.args[2], &ratio)) reply = set_ratio(tunables, ratio);
     } else if (!text::safe_strtoul(req.args[1], &level)) {
       reply = kBadFormat;
     } else if (level <= 2) {
-      std::atomic_ref<int>(settings.slab_automove).store(static_cast<int>(level));
-      reply = kOk;
+      std::string error;
+      if (tunables.set("slab_automove", static_cast<int64_t>(level), &error)) reply = kOk;
     }
   }
   if (!req.noreply) out.append(reply);

@@ -3,17 +3,17 @@
 
 #include "common/byte_buf.hh"
 #include "dataplane/protocol/text_parser.hh"
-#include "dataplane/settings.hh"
-#include "store/store.hh"
 
 namespace cachet::dataplane {
 
+struct ExecShared;
+
 // Runs a Cmd::slabs request and appends memcached's reply (none when noreply applies).
-// automove 0|1|2 is recorded in settings.slab_automove (written through std::atomic_ref);
-// the store's own page rebalancing does not consult it. reassign answers memcached's checks
-// against the store's classes and page counts; a request memcached would accept is answered
-// OK without moving a page (the store moves pages itself as classes need them).
-void slabs_command(const text::Request& req, store::Store& store, Settings& settings,
-                   common::ByteBuf& out);
+// automove 0|1|2 sets the slab_automove tunable (the maintenance engine's rebalancer mode);
+// automove ratio <r> sets the rebalancer's threshold to (1 - r) * 100 percent, as memcached's
+// slab_automove_ratio. reassign <src> <dst> is checked and handed to the maintenance engine,
+// which moves one page from src to dst in the background (OK); BUSY while a move is running,
+// and also when the server runs without an engine (no one to carry it out).
+void slabs_command(const text::Request& req, ExecShared& shared, common::ByteBuf& out);
 
 }  // namespace cachet::dataplane

@@ -10,7 +10,7 @@ StatTotals StatsBoard::raw() const {
   StatTotals t;
   for (unsigned i = 0; i < n_; ++i) {
 #define CACHET_X(name, desc) t.name += slots_[i].name.get();
-    CACHET_DATAPLANE_STATS(CACHET_X)
+    CACHET_WORKER_STATS(CACHET_X)
 #undef CACHET_X
   }
   return t;
@@ -20,7 +20,7 @@ StatTotals StatsBoard::totals() const {
   StatTotals t = raw();
   std::lock_guard lock(mu_);
 #define CACHET_X(name, desc) t.name = t.name >= base_.name ? t.name - base_.name : 0;
-  CACHET_DATAPLANE_STATS(CACHET_X)
+  CACHET_WORKER_STATS(CACHET_X)
 #undef CACHET_X
   return t;
 }

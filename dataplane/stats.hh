@@ -33,12 +33,28 @@ namespace cachet::dataplane {
   X(store_too_large, "storage commands refused: value larger than the item limit") \
   X(store_no_memory, "storage commands refused: no memory")
 
+// Cachet's own counters (mcrouter's dialect and the paper's rules), printed after memcached's.
+#define CACHET_DIALECT_STATS(X)                                                   \
+  X(cmd_lease_get, "lease-get commands")                                          \
+  X(cmd_lease_set, "lease-set commands")                                          \
+  X(lease_tokens, "lease tokens issued (a lease-get miss that may refill)")       \
+  X(lease_hot_misses, "lease-get misses told to wait (token 1): a refill is on")  \
+  X(lease_stale_served, "lease-get answers that carried a stale value")            \
+  X(lease_set_stale, "lease-sets answered STALE_STORED (token not live)")         \
+  X(lease_set_refused, "lease-sets answered NOT_STORED")                          \
+  X(delete_holdoffs, "deletes with a hold-off (delete <key> <seconds>)")          \
+  X(holdoff_refused, "add and lease-set refused by a delete hold-off")            \
+  X(delete_kept_nothing, "deletes that could keep neither stale value nor hold-off (no memory)")
+
 using common::Counter;
+
+// Every counter a worker keeps.
+#define CACHET_WORKER_STATS(X) CACHET_DATAPLANE_STATS(X) CACHET_DIALECT_STATS(X)
 
 // One worker's counters, on cache lines of their own.
 struct alignas(64) WorkerStats {
 #define CACHET_X(name, desc) Counter name;
-  CACHET_DATAPLANE_STATS(CACHET_X)
+  CACHET_WORKER_STATS(CACHET_X)
 #undef CACHET_X
 };
 static_assert(alignof(WorkerStats) == 64);
@@ -47,7 +63,7 @@ static_assert(sizeof(WorkerStats) % 64 == 0);
 // Plain sums of every worker's counters.
 struct StatTotals {
 #define CACHET_X(name, desc) uint64_t name = 0;
-  CACHET_DATAPLANE_STATS(CACHET_X)
+  CACHET_WORKER_STATS(CACHET_X)
 #undef CACHET_X
 };
 

@@ -37,6 +37,24 @@ void append_class_stat(common::ByteBuf& out, std::string_view prefix, unsigned i
 
 }  // namespace
 
+void append_memory_stats(common::ByteBuf& out, const store::StoreStats& st) {
+  append_stat(out, "slabs_moved_inline", st.slabs_moved_inline);
+  append_stat(out, "crash_orphans_freed", st.crash_orphans_freed);
+  append_stat(out, "transient_items", st.transient_items);
+  append_stat(out, "transient_added", st.transient_added);
+  append_stat(out, "transient_reaped", st.transient_reaped);
+  append_stat(out, "transient_untracked", st.transient_untracked);
+  append_stat(out, "transient_bytes", st.transient_bytes);
+  append_stat(out, "kv_bytes", st.kv_bytes);
+  append_stat(out, "mem_bytes", st.mem_bytes);
+  // Memory items hold (their chunks, the index, the wheel) per byte of key and value stored:
+  // header, index entry and slab rounding, as memcached's per-item overhead is counted.
+  char buf[32];
+  const double per = st.kv_bytes ? static_cast<double>(st.mem_bytes) / st.kv_bytes : 0.0;
+  const int n = std::snprintf(buf, sizeof buf, "%.3f", per);
+  append_stat(out, "mem_per_kv_byte", std::string_view(buf, static_cast<size_t>(n)));
+}
+
 void append_general_stats(common::ByteBuf& out, const GeneralStats& g, const Settings& settings) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
@@ -67,6 +85,10 @@ void append_general_stats(common::ByteBuf& out, const GeneralStats& g, const Set
   append_stat(out, "hash_power_level", g.store.hash_power_level);
   append_stat(out, "hash_bytes", g.store.hash_bytes);
   append_stat(out, "hash_is_expanding", g.store.hash_is_expanding);
+  append_stat(out, "slab_reassign_rescues", g.store.slab_reassign_rescues);
+  append_stat(out, "slab_reassign_evictions_nomem", g.store.slab_reassign_evictions_nomem);
+  append_stat(out, "slab_reassign_busy_items", g.store.slab_reassign_busy_items);
+  append_stat(out, "slab_reassign_running", g.store.slab_reassign_running);
   append_stat(out, "slabs_moved", g.store.slabs_moved);
   append_stat(out, "bytes", g.store.bytes);
   append_stat(out, "curr_items", g.store.curr_items);
@@ -76,21 +98,37 @@ void append_general_stats(common::ByteBuf& out, const GeneralStats& g, const Set
   append_stat(out, "evicted_unfetched", g.store.evicted_unfetched);
   append_stat(out, "evictions", g.store.evictions);
   append_stat(out, "reclaimed", g.store.reclaimed);
+  append_stat(out, "crawler_reclaimed", g.store.crawler_reclaimed);
+  append_stat(out, "crawler_items_checked", g.store.crawler_items_checked);
   // Cachet's own figures follow memcached's.
   append_stat(out, "crash_dropped", g.store.crash_dropped);  // torn items dropped after a crash
+  // hidden items: deleted values kept for stale reads, lease placeholders, hold-off tombstones
+  append_stat(out, "hidden_items", g.store.hidden_items);
+#define CACHET_X(name, desc) append_stat(out, #name, g.counters.name);
+  CACHET_DIALECT_STATS(CACHET_X)
+#undef CACHET_X
+  append_memory_stats(out, g.store);
+  // UDP on every driver: datagrams, and those not answered (or reply datagrams not sent) by
+  // reason (drivers/udp_policy.hh).
+  append_stat(out, "udp_datagrams_in", g.net.datagrams_in);
+  append_stat(out, "udp_datagrams_out", g.net.datagrams_out);
+  for (size_t i = 1; i < g.net.udp_drops.n.size(); ++i) {
+    std::string name = "udp_drop_";
+    name += drivers::udp_drop_name(static_cast<drivers::UdpDrop>(i));
+    append_stat(out, name, g.net.udp_drops.n[i]);
+  }
   for (const auto& [name, value] : g.extra) append_stat(out, name, value);
   out.append("END\r\n");
 }
 
-void append_settings_stats(common::ByteBuf& out, const Settings& s) {
+void append_settings_stats(common::ByteBuf& out, const Settings& s, const TunableValues& t) {
   char buf[32];
   append_stat(out, "maxbytes", s.store.memory_mb * 1024 * 1024);
   append_stat(out, "maxconns", s.net.max_conns);
   append_stat(out, "tcpport", s.net.tcp_port);
   append_stat(out, "udpport", s.net.udp_port);
   append_stat(out, "inter", s.net.listen.empty() ? std::string_view("NULL") : s.net.listen);
-  int verbosity = std::atomic_ref<int>(const_cast<int&>(s.verbosity)).load();
-  append_stat(out, "verbosity", static_cast<uint64_t>(verbosity < 0 ? 0 : verbosity));
+  append_stat(out, "verbosity", static_cast<uint64_t>(t.verbosity));
   append_stat(out, "evictions", "on");
   int n = std::snprintf(buf, sizeof buf, "%.2f", s.store.growth_factor);
   append_stat(out, "growth_factor", std::string_view(buf, static_cast<size_t>(n)));
@@ -100,11 +138,20 @@ void append_settings_stats(common::ByteBuf& out, const Settings& s) {
   append_stat(out, "binding_protocol", "ascii");
   append_stat(out, "item_size_max", s.store.item_size_max);
   append_stat(out, "slab_reassign", "yes");
-  int automove = std::atomic_ref<int>(const_cast<int&>(s.slab_automove)).load();
-  append_stat(out, "slab_automove", static_cast<uint64_t>(automove));
+  append_stat(out, "slab_automove", static_cast<uint64_t>(t.slab_automove));
+  n = std::snprintf(buf, sizeof buf, "%.2f", (100 - t.slab_automove_threshold) / 100.0);
+  append_stat(out, "slab_automove_ratio", std::string_view(buf, static_cast<size_t>(n)));
+  append_stat(out, "lru_crawler", "yes");
   append_stat(out, "flush_enabled", "yes");
   append_stat(out, "hash_algorithm", "xxh3");
   append_stat(out, "driver", s.driver);
+  append_stat(out, "maintenance_threads", s.maintenance_threads);
+  // Cachet's run-time tunables not already shown under memcached's names.
+#define CACHET_X(name, def, lo, hi, desc)                                            \
+  if (std::string_view(#name) != "verbosity" && std::string_view(#name) != "slab_automove") \
+    append_stat(out, #name, static_cast<uint64_t>(t.name));
+  CACHET_TUNABLES(CACHET_X)
+#undef CACHET_X
   out.append("END\r\n");
 }
 

@@ -26,9 +26,13 @@ struct GeneralStats {
   std::vector<std::pair<std::string, uint64_t>> extra;
 };
 
+// Cachet's memory figures (moves, repair, transient cache, efficiency) as STAT lines.
+void append_memory_stats(common::ByteBuf& out, const store::StoreStats& st);
+
 // Each appends "STAT <name> <value>\r\n" lines and the closing "END\r\n".
 void append_general_stats(common::ByteBuf& out, const GeneralStats& g, const Settings& settings);
-void append_settings_stats(common::ByteBuf& out, const Settings& settings);
+void append_settings_stats(common::ByteBuf& out, const Settings& settings,
+                           const TunableValues& tunables);
 void append_item_stats(common::ByteBuf& out, const std::vector<store::ClassStats>& classes);
 void append_slab_stats(common::ByteBuf& out, const std::vector<store::ClassStats>& classes,
                        uint64_t total_malloced);

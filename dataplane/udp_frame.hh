@@ -1,13 +1,13 @@
 // memcached's UDP frame header (request id, sequence number, datagram count, reserved; 8 bytes,
-// big endian) and the split of a reply into datagrams. Pure functions, shared with DPDK.
+// big endian) and the split of a reply into datagrams. Pure functions: the one frame parser of every driver.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <string_view>
 
 #include "common/function_ref.hh"
+#include "drivers/udp_policy.hh"
 
 namespace cachet::dataplane::udp {
 
@@ -24,19 +24,21 @@ struct FrameHeader {
   uint16_t reserved = 0;
 };
 
-// Reads the header of a request datagram. nullopt when memcached would drop the datagram
-// unanswered: 8 bytes or fewer (no request after the header) or a count other than 1
-// (memcached does not reassemble multi-datagram requests).
-// Inline: called once per datagram, and out of line GCC returns the optional through a stack
-// slot that stalls on store forwarding.
-inline std::optional<FrameHeader> parse_request(std::string_view datagram) {
-  if (datagram.size() <= kHeaderSize) return std::nullopt;
+// Reads the header of a request datagram into *h, as memcached does: UdpDrop::none for a
+// request, else why memcached would drop it unanswered: frame_short (8 bytes or fewer, no
+// request after the header) or frame_multipart (a count other than 1: memcached does not
+// reassemble multi-datagram requests). The sequence and reserved fields are not checked
+// (memcached ignores them). The one frame check of every driver (Server::datagram calls it).
+// Inline: called once per datagram, and the header is read in one load.
+inline drivers::UdpDrop parse_request(std::string_view datagram, FrameHeader* h) {
+  if (datagram.size() <= kHeaderSize) return drivers::UdpDrop::frame_short;
   auto get16 = [&datagram](size_t at) {
     return static_cast<uint16_t>(static_cast<uint8_t>(datagram[at]) << 8 |
                                  static_cast<uint8_t>(datagram[at + 1]));
   };
-  if (get16(4) != 1) return std::nullopt;
-  return FrameHeader{get16(0), get16(2), 1, get16(6)};
+  if (get16(4) != 1) return drivers::UdpDrop::frame_multipart;
+  *h = FrameHeader{get16(0), get16(2), 1, get16(6)};
+  return drivers::UdpDrop::none;
 }
 
 // Writes h to dst[0..8).

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """./perf/run upgrade: Cachet's upgrade in place against stock memcached's restartable cache,
 at the same item count, in one run.
 
@@ -15,25 +14,26 @@ Prints `RESULT upgrade-<N> cachet=<ms> memcached=<ms> ratio=<memcached/cachet>` 
 Cachet serves again sooner). A timing never fails the run; a server that does not start does.
 """
 
-import argparse
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
+from harness import free_port
+from perf.bench import PERF, add_binary_arguments
+
 HOST = "127.0.0.1"
+HELP = ("cachetd --takeover vs memcached's restartable cache (-e), at the same item counts")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def add_arguments(p):
+    add_binary_arguments(p, loadgen=False)
+    p.add_argument("--items", default="1000000,10000000", help="comma separated item counts")
+    p.add_argument("--out", default=str(PERF / "results"))
 
 
 def wait_serving(port, timeout):
@@ -199,13 +199,9 @@ def memcached(binary, n, memory_mb, tmp, log):
                 os.unlink(p)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--cachetd", required=True)
-    p.add_argument("--memcached", default=shutil.which("memcached") or "/usr/bin/memcached")
-    p.add_argument("--items", default="1000000,10000000", help="comma separated item counts")
-    p.add_argument("--results", default=os.path.join(os.path.dirname(__file__), "results"))
-    a = p.parse_args()
+def run(a):
+    a.cachetd = a.cachetd or os.path.join(a.build, "dataplane", "daemon", "cachetd")
+    a.results = a.out
     counts = [int(x) for x in a.items.split(",")]
     os.makedirs(a.results, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="cachet-upgrade-bench-")
@@ -234,6 +230,3 @@ def main():
     print("results: %s" % out)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

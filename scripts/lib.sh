@@ -5,6 +5,7 @@ set -euo pipefail
 CACHET_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHET_BUILD="${CACHET_BUILD:-$CACHET_ROOT/build}"
 CACHET_BUILD_ASAN="${CACHET_BUILD_ASAN:-$CACHET_ROOT/build-asan}"
+CACHET_BUILD_FUZZ="${CACHET_BUILD_FUZZ:-$CACHET_ROOT/build-fuzz}"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -12,9 +13,16 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages: what the build needs, and what the tests and benchmarks drive.
 CACHET_BUILD_PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libxxhash-dev liburing-dev
   libjemalloc-dev libgtest-dev libgmock-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
-  libdpdk-dev)
+  libdpdk-dev libsodium-dev libtbb-dev libpq-dev libmd-dev libmemcached-dev)
 CACHET_TEST_PACKAGES=(memcached libmemcached-tools python3-pymemcache nutcracker iproute2
-  util-linux procps dpdk)
+  util-linux procps dpdk postgresql python3-psycopg2)
+# What ./perf/run drives besides the build: stock memcached, dpdk-testpmd (Debian's dpdk-dev)
+# as the packet-I/O ceiling, taskset (util-linux), pkg-config for DPDK's version, PostgreSQL
+# (./perf/run invalidate), matplotlib for the plots.
+CACHET_PERF_PACKAGES=(memcached dpdk dpdk-dev util-linux pkg-config postgresql python3-psycopg2
+  python3-matplotlib)
+# The fuzz targets: clang and its runtime libraries (libFuzzer, ASan, UBSan).
+CACHET_FUZZ_PACKAGES=(clang libclang-rt-dev)
 
 # Installs whichever of the given packages are missing (apt-get; needs root).
 ensure_packages() {
@@ -38,13 +46,23 @@ configure_build() {
   fi
 }
 
+# build_release [TARGET...]: the release tree; only the named targets (paths in the build tree,
+# e.g. dataplane/daemon/cachetd) when given, else everything.
 build_release() {
   configure_build "$CACHET_BUILD" --buildtype=release
-  ninja -C "$CACHET_BUILD" >&2
+  ninja -C "$CACHET_BUILD" -j2 "$@" >&2
 }
 
 build_sanitized() {
   configure_build "$CACHET_BUILD_ASAN" --buildtype=debugoptimized \
     -Db_sanitize=address,undefined -Db_lundef=false -Djemalloc=disabled
   ninja -C "$CACHET_BUILD_ASAN" >&2
+}
+
+# The libFuzzer targets (tests/fuzz) in a clang tree of their own, sanitized; only they are built.
+build_fuzz() {
+  CXX=clang++ configure_build "$CACHET_BUILD_FUZZ" --buildtype=debugoptimized -Dfuzzing=true \
+    -Db_sanitize=address,undefined -Db_lundef=false -Djemalloc=disabled -Ddpdk=disabled \
+    -Dtests=disabled
+  ninja -C "$CACHET_BUILD_FUZZ" fuzz >&2
 }

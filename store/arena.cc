@@ -144,6 +144,15 @@ bool Geometry::compute(uint64_t memory_bytes, uint32_t item_size_max, uint32_t c
   off += sizeof(Bucket) * buckets;
   g->off_overflow = off;
   off += sizeof(Bucket) * g->overflow_max;
+  // Transient wheel: room for an eighth of the most items the memory could hold, plus a
+  // partly filled block per list; beyond that, short-lived items are left to the sweeps.
+  const uint64_t wheel_entries = max_items / 8;
+  g->wheel_blocks = static_cast<uint32_t>(
+      std::min<uint64_t>(wheel_entries / WheelBlock::kEntries + 256, 0x7fffffffu));
+  g->off_wheel = align_up(off, kCacheLine);
+  off = g->off_wheel + sizeof(WheelHeader) + sizeof(WheelList) * kWheelSeconds * kWheelLanes;
+  g->off_wheel_blocks = align_up(off, kWheelBlockBytes);
+  off = g->off_wheel_blocks + uint64_t{g->wheel_blocks} * kWheelBlockBytes;
   g->off_items = align_up(off, kHuge);
   g->arena_bytes = align_up(g->off_items + pages * g->page_size + kGuardBytes, kHuge);
   return true;
@@ -213,6 +222,15 @@ std::unique_ptr<Arena> Arena::open(const std::string& name, const Geometry& g,
   a->mapped_ = g.arena_bytes;
   a->created_ = fresh;
   return a;
+}
+
+bool Arena::discard(std::string* error) {
+  if (ftruncate(fd_, 0) != 0 || ftruncate(fd_, static_cast<off_t>(mapped_)) != 0) {
+    *error = fmt::format("cannot discard arena {}: {}", path_, strerror(errno));
+    return false;
+  }
+  created_ = true;
+  return true;
 }
 
 void Arena::unlock() {

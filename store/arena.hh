@@ -19,7 +19,9 @@ struct Geometry {
   uint64_t max_buckets;
   uint32_t min_level;
   uint32_t overflow_max;
-  uint64_t off_classes, off_pages, off_index, off_buckets, off_overflow, off_items;
+  uint32_t wheel_blocks;  // transient wheel blocks (entries for an eighth of the most items)
+  uint64_t off_classes, off_pages, off_index, off_buckets, off_overflow, off_wheel,
+      off_wheel_blocks, off_items;
   uint64_t arena_bytes;
 
   // Computes the geometry; returns false with *error naming the option that is out of range.
@@ -52,6 +54,10 @@ class Arena {
   bool locked() const { return locked_; }
   // Drops the lock so another process may attach; the mapping stays until destruction.
   void unlock();
+  // Empties an attached arena in place: the file is cut to nothing and grown back, so the
+  // mapping reads as a new arena's (created() becomes true). For an arena the caller may
+  // discard (--shm-discard) whose tables are damaged. False with *error when the file cannot.
+  bool discard(std::string* error);
 
   template <class T>
   T* at(uint64_t off) const { return reinterpret_cast<T*>(base_ + off); }

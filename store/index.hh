@@ -1,5 +1,7 @@
 // The hash index: buckets of 7 tagged slots in the arena, grown one bucket at a time by linear
-// hashing. Readers take no lock (per-bucket seqlock); writers lock one bucket.
+// hashing. Readers take no lock (per-bucket seqlock); writers lock one bucket at a time. A
+// bucket lock that no thread of this process holds (left by a process that died, or by damage
+// to the arena) is released by whoever has waited on it a while, so none stops the store.
 #pragma once
 
 #include <immintrin.h>
@@ -18,6 +20,12 @@ class Index {
 
   static uint16_t tag_of(uint64_t hash) { return static_cast<uint16_t>(hash >> 48); }
 
+  // Whether `off` may be an item's offset: inside the item pages, 8-byte aligned as every
+  // chunk is. Checked before any slot's item is read: a damaged arena's slots may hold anything.
+  bool in_items(uint64_t off) const {
+    return off >= items_lo_ && off < items_hi_ && (off & (alignof(Item) - 1)) == 0;
+  }
+
   // A reader's snapshot: which bucket the key maps to and the bucket's version then.
   struct Ticket {
     uint64_t shape;
@@ -32,11 +40,12 @@ class Index {
 
   // Starts a lock-free read; waits out a writer that holds the bucket right now.
   Ticket read_begin(uint64_t hash) const {
-    for (;;) {
+    for (uint32_t spins = 1;; ++spins) {
       uint64_t shape = hdr_->shape.load(std::memory_order_acquire);
       Bucket* b = &buckets_[address(hash, shape)];
       uint32_t v = b->version.load(std::memory_order_acquire);
       if ((v & 1) == 0) return {shape, b, v};
+      if (spins % kStaleSpins == 0) release_if_stale(b, v);
       _mm_pause();
     }
   }
@@ -52,7 +61,7 @@ class Index {
   // writer is caught by read_valid.
   template <class Match>
   uint64_t find(const Bucket* b, uint16_t tag, Match&& match) const {
-    for (int hops = 0; b && hops < kMaxChain; ++hops) {
+    for (uint32_t hops = 0; b && hops <= kMaxChain; ++hops) {
       for (int i = 0; i < Bucket::kSlots; ++i) {
         uint64_t s = b->slot[i].load(std::memory_order_acquire);
         if (s && slot_tag(s) == tag && match(slot_offset(s))) return slot_offset(s);
@@ -70,7 +79,9 @@ class Index {
     Guard& operator=(Guard&&) = delete;
     ~Guard() { unlock(); }
     void unlock() {
-      if (b_) b_->version.fetch_add(1, std::memory_order_release);
+      if (!b_) return;
+      b_->version.fetch_add(1, std::memory_order_release);
+      holding(nullptr);
       b_ = nullptr;
     }
     Bucket* bucket() const { return b_; }
@@ -85,7 +96,8 @@ class Index {
   // Under a guard: the slot holding a matching offset, or nullptr.
   template <class Match>
   std::atomic<uint64_t>* find_slot(const Guard& g, uint16_t tag, Match&& match) {
-    for (Bucket* b = g.bucket(); b; b = overflow_of(b)) {
+    uint32_t hops = 0;
+    for (Bucket* b = g.bucket(); b && hops++ <= kMaxChain; b = overflow_of(b)) {
       for (int i = 0; i < Bucket::kSlots; ++i) {
         uint64_t s = b->slot[i].load(std::memory_order_relaxed);
         if (s && slot_tag(s) == tag && match(slot_offset(s))) return &b->slot[i];
@@ -102,7 +114,8 @@ class Index {
   // Under a guard: every occupied slot of the chain, for the caller to pick a victim.
   template <class F>
   void for_each_slot(const Guard& g, F&& f) {
-    for (Bucket* b = g.bucket(); b; b = overflow_of(b))
+    uint32_t hops = 0;
+    for (Bucket* b = g.bucket(); b && hops++ <= kMaxChain; b = overflow_of(b))
       for (int i = 0; i < Bucket::kSlots; ++i)
         if (b->slot[i].load(std::memory_order_relaxed)) f(b->slot[i]);
   }
@@ -110,8 +123,12 @@ class Index {
   // Item accounting drives growth.
   void on_link() { hdr_->items.fetch_add(1, std::memory_order_relaxed); }
   void on_unlink() { hdr_->items.fetch_sub(1, std::memory_order_relaxed); }
-  // Splits a bucket or two when the load asks for it. Never call with a bucket lock held.
+  // Splits a bucket or two when the load asks for it (past 5 items per bucket). Never call
+  // with a bucket lock held.
   void maybe_grow();
+  // For a background thread: splits up to max_splits buckets while the load is past 4 items
+  // per bucket, so that the writers' inline splits stay rare. Returns the splits done.
+  uint32_t grow_ahead(uint32_t max_splits);
 
   uint32_t level() const { return static_cast<uint32_t>(hdr_->shape.load() >> 32); }
   uint64_t buckets_in_use() const { return count(hdr_->shape.load()); }
@@ -119,12 +136,26 @@ class Index {
   bool expanding() const;
   uint64_t overflow_in_use() const { return hdr_->overflow_in_use.load(); }
 
-  // Resets every bucket lock left held by a process that died (caller guarantees no other
-  // process is attached).
-  void break_stale_locks();
+  // Resets the overflow pool's and the splitter's locks and, with buckets, every bucket lock
+  // left held by a process that died (caller guarantees no other process is attached).
+  void break_stale_locks(bool buckets);
 
  private:
-  static constexpr int kMaxChain = 4096;
+  // The longest overflow chain walked: a chain of a damaged arena may loop.
+  static constexpr uint32_t kMaxChain = 4096;
+  // Spins on a locked bucket between two looks at whether anyone holds it (about 0.5 ms).
+  static constexpr uint32_t kStaleSpins = 4096;
+
+  // Records, in a process-wide table, the bucket the calling thread is about to lock or holds
+  // (nullptr: none). Set before the locking compare-and-swap, so whoever sees the lock taken
+  // sees the record too.
+  static void holding(const Bucket* b);
+  // Unlocks b when it is still locked at version v and no thread of this process holds it:
+  // the lock was left by a process that died or by damage to the arena. A real holder's
+  // unlock or relock changes the version, so the compare-and-swap can never take its lock.
+  static void release_if_stale(Bucket* b, uint32_t v);
+  // Takes b's lock for the calling thread if it is free at version v.
+  static bool try_lock(Bucket* b, uint32_t v);
 
   static uint64_t count(uint64_t shape) {
     return (uint64_t{1} << (shape >> 32)) + (shape & 0xffffffffu);
@@ -148,6 +179,7 @@ class Index {
   IndexHeader* hdr_;
   Bucket* buckets_;
   Bucket* overflow_;
+  uint64_t items_lo_, items_hi_;  // the item pages
 };
 
 }  // namespace cachet::store

@@ -1,21 +1,30 @@
 // Store figures: per-worker counters summed on read, item and page counts read from the arena.
+#include <algorithm>
+
 #include "common/clock.hh"
-#include "store/store_impl.hh"
+#include "store/counters.hh"
+#include "store/store.hh"
 
 namespace cachet::store {
 
-StoreStats StoreImpl::stats() const {
+StoreStats Store::stats() const {
   StoreStats s{};
   for (unsigned i = 1; i <= slabs_.n_classes(); ++i) {
     const ClassState& c = slabs_.cls(i);
-    s.curr_items += c.number.load(std::memory_order_relaxed);
+    const uint64_t hidden = c.hidden.load(std::memory_order_relaxed);
+    const uint64_t n = c.number.load(std::memory_order_relaxed);
+    s.curr_items += n > hidden ? n - hidden : 0;
+    s.hidden_items += hidden;
     s.bytes += c.mem_requested.load(std::memory_order_relaxed);
+    s.kv_bytes += c.kv_bytes.load(std::memory_order_relaxed);
+    const uint64_t chunks = uint64_t{c.n_pages} * c.chunks_per_page;
+    const uint64_t free = std::min(chunks, slabs_.free_chunks(i));
+    s.mem_bytes += (chunks - free) * c.chunk_size;
   }
   for (const auto& w : counters_) {
-    s.total_items += w->total_items.get();
-    s.crash_dropped += w->crash_dropped.get();
-    s.get_expired += w->get_expired.get();
-    s.get_flushed += w->get_flushed.get();
+#define CACHET_X(n) s.n += w->n.get();
+    CACHET_STORE_COUNTERS(CACHET_X)
+#undef CACHET_X
     for (unsigned i = 1; i <= slabs_.n_classes(); ++i) {
       const ClassCounters& c = w->cls[i];
       s.evictions += c.evicted.get();
@@ -28,13 +37,18 @@ StoreStats StoreImpl::stats() const {
   s.total_malloced = uint64_t{slabs_.pages_given()} * slabs_.page_size();
   s.slab_global_page_pool = slabs_.n_pages() - slabs_.pages_given();
   s.slabs_moved = slabs_.pages_moved();
+  s.slabs_moved_inline = slabs_.pages_moved_inline();
+  s.slab_reassign_running = hdr_->move_page.load(std::memory_order_relaxed) != kNoPage ? 1 : 0;
   s.hash_power_level = index_.level();
   s.hash_bytes = index_.bytes();
   s.hash_is_expanding = index_.expanding() ? 1 : 0;
+  s.transient_items = wheel_.entries();
+  s.transient_bytes = wheel_.bytes();
+  s.mem_bytes += s.hash_bytes + index_.overflow_in_use() * sizeof(Bucket) + s.transient_bytes;
   return s;
 }
 
-std::vector<ClassStats> StoreImpl::class_stats() const {
+std::vector<ClassStats> Store::class_stats() const {
   std::vector<ClassStats> out;
   const uint32_t now = common::now_unix();
   for (unsigned i = 1; i <= slabs_.n_classes(); ++i) {
@@ -49,7 +63,7 @@ std::vector<ClassStats> StoreImpl::class_stats() const {
     s.free_chunks = slabs_.free_chunks(i);
     s.used_chunks = s.total_chunks - s.free_chunks;
     s.mem_requested = c.mem_requested.load(std::memory_order_relaxed);
-    s.number = c.number.load(std::memory_order_relaxed);
+    s.number = c.number.load(std::memory_order_relaxed) - c.hidden.load(std::memory_order_relaxed);
     const Item* hand = slabs_.hand_item(i);
     s.age = hand && hand->atime <= now ? now - hand->atime : 0;
     for (const auto& w : counters_) {
@@ -64,12 +78,12 @@ std::vector<ClassStats> StoreImpl::class_stats() const {
   return out;
 }
 
-void StoreImpl::reset_stats() {
+void Store::reset_stats() {
+  slabs_.reset_moved();
   for (auto& w : counters_) {
-    w->total_items.reset();
-    w->crash_dropped.reset();
-    w->get_expired.reset();
-    w->get_flushed.reset();
+#define CACHET_X(n) w->n.reset();
+    CACHET_STORE_COUNTERS(CACHET_X)
+#undef CACHET_X
     for (auto& c : w->cls) {
 #define CACHET_X(n) c.n.reset();
       CACHET_CLASS_COUNTERS(CACHET_X)

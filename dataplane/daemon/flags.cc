@@ -4,8 +4,10 @@
 
 #include <getopt.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <deque>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -69,6 +71,13 @@ bool set_threads(unsigned& f, const char* a, std::string* why) {
   return true;
 }
 
+bool set_maint_threads(unsigned& f, const char* a, std::string* why) {
+  uint64_t v;
+  if (!read_range(a, 1, 64, "a thread count", &v, why)) return false;
+  f = static_cast<unsigned>(v);
+  return true;
+}
+
 bool set_conns(unsigned& f, const char* a, std::string* why) {
   uint64_t v;
   if (!read_range(a, 1, 16 << 20, "a connection count", &v, why)) return false;
@@ -100,9 +109,53 @@ bool set_driver(std::string& f, const char* a, std::string* why) {
   return true;
 }
 
-bool set_verbose(int& f, const char*, std::string*) {
+bool set_src_rate(uint32_t& f, const char* a, std::string* why) {
+  uint64_t v;
+  if (!read_range(a, 0, UINT32_MAX, "datagrams per second", &v, why)) return false;
+  f = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool set_reply_max(uint32_t& f, const char* a, std::string* why) {
+  uint64_t v;
+  if (!read_scaled(a, &v) || v < 1400 || v > UINT32_MAX) {
+    *why = fmt::format("'{}' is not a byte count from 1400 to 4g (k/m suffixes work)", a);
+    return false;
+  }
+  f = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool set_on(bool& f, const char*, std::string*) {
+  f = true;
+  return true;
+}
+
+bool set_verbose(int64_t& f, const char*, std::string*) {
   ++f;
   return true;
+}
+
+// A run-time tunable's start-up value: a whole number in its range.
+bool set_tunable(std::string_view name, int64_t& f, const char* a, std::string* why) {
+  uint64_t v;
+  if (!read_uint(a, &v) || v > static_cast<uint64_t>(INT64_MAX)) {
+    *why = fmt::format("'{}' is not a whole number", a);
+    return false;
+  }
+  if (!check_tunable(name, static_cast<int64_t>(v), why)) return false;
+  f = static_cast<int64_t>(v);
+  return true;
+}
+
+// --lease-window for lease_window. The names live in a deque: its elements never move, so the
+// c_str() handed out earlier stays valid as more are added (a vector's short strings would move).
+const char* tunable_flag(std::string_view name) {
+  static std::deque<std::string> names;
+  names.emplace_back(name);
+  for (char& c : names.back())
+    if (c == '_') c = '-';
+  return names.back().c_str();
 }
 
 // ---- CACHET_STORE_OPTIONS: one reader per member (a new store option fails to compile here
@@ -214,23 +267,6 @@ bool set_dpdk_exception_port(int& f, const char* a, std::string* why) {
   return true;
 }
 
-bool set_dpdk_src_rate(uint32_t& f, const char* a, std::string* why) {
-  uint64_t v;
-  if (!read_range(a, 0, UINT32_MAX, "packets per second", &v, why)) return false;
-  f = static_cast<uint32_t>(v);
-  return true;
-}
-
-bool set_dpdk_reply_max(uint32_t& f, const char* a, std::string* why) {
-  uint64_t v;
-  if (!read_scaled(a, &v) || v < 1400 || v > UINT32_MAX) {
-    *why = fmt::format("'{}' is not a byte count from 1400 to 4g (k/m suffixes work)", a);
-    return false;
-  }
-  f = static_cast<uint32_t>(v);
-  return true;
-}
-
 bool set_dpdk_no_udp_checksum(bool& f, const char*, std::string*) {
   f = true;
   return true;
@@ -315,6 +351,27 @@ const std::vector<Spec>& specs() {
                    }});
     CACHET_DPDK_OPTIONS(DPDK_SPEC)
 #undef DPDK_SPEC
+#define TUNABLE_SPEC(name, def, lo, hi, desc)                                                \
+  if (std::string_view(#name) != "verbosity")                                               \
+    t.push_back(Spec{0, tunable_flag(#name), "<n>", desc,                                   \
+                     [](const Settings& s) { return show(s.tunables.name); },               \
+                     [](Settings& s, const char* a, std::string* why) {                     \
+                       return set_tunable(#name, s.tunables.name, a, why);                  \
+                     }});
+    CACHET_TUNABLES(TUNABLE_SPEC)
+#undef TUNABLE_SPEC
+    // Former names, kept working: the UDP policy was the DPDK driver's alone.
+    for (auto [alias, name] : {std::pair{"dpdk-src-rate", "udp-src-rate"},
+                               std::pair{"dpdk-reply-max", "udp-reply-max"}}) {
+      for (const Spec& s : std::vector<Spec>(t)) {
+        if (!s.long_name || std::string_view(s.long_name) != name) continue;
+        Spec a = s;
+        a.long_name = alias;
+        a.desc = name == std::string_view("udp-src-rate") ? "the same as --udp-src-rate"
+                                                          : "the same as --udp-reply-max";
+        t.push_back(a);
+      }
+    }
     return t;
   }();
   return table;
@@ -398,6 +455,8 @@ bool parse_flags(int argc, char** argv, Settings& out, std::string* error, bool*
     return false;
   }
   out.store.workers = out.net.threads;
+  out.store.upkeep_workers = out.maintenance_threads;
+  out.tunables.verbosity = std::min<int64_t>(out.tunables.verbosity, 3);  // -vvvv is -vvv
   return true;
 }
 

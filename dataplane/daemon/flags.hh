@@ -8,7 +8,8 @@
 
 namespace cachet::dataplane {
 
-// cachetd's own options; the store's are CACHET_STORE_OPTIONS (store/store.hh). No default is
+// cachetd's own options; the store's are CACHET_STORE_OPTIONS (store/store.hh), the run-time
+// tunables' CACHET_TUNABLES (dataplane/tunables.hh: --<name> <n>, start-up values). No default is
 // written here: --help prints each member's value in a default-constructed Settings, so help
 // cannot drift from the code.
 // X(kind, member, short, long, value, description); `kind` names the parser that reads and
@@ -22,16 +23,28 @@ namespace cachet::dataplane {
   X(conns, net.max_conns, 'c', "conn-limit", "<num>",                                           \
     "max simultaneous connections; more get \"ERROR Too many open connections\"")               \
   X(driver, driver, 0, "driver", "<name>", "packet I/O: uring (kernel sockets) or dpdk")        \
+  X(src_rate, net.udp_policy.src_rate, 0, "udp-src-rate", "<n>",                                \
+    "UDP datagrams per second accepted from one source address, per worker; 0 = no limit")     \
+  X(reply_max, net.udp_policy.reply_max, 0, "udp-reply-max", "<bytes>",                         \
+    "most reply bytes (frame headers included) sent for one UDP request, on every driver: "    \
+    "the amplification bound (k/m suffixes work)")                                              \
+  X(on, net.pin_threads, 0, "pin-threads", "",                                                  \
+    "pin io_uring worker i to the i-th CPU the process may use (default: the kernel places "   \
+    "them, as memcached's threads; pin on a host whose cores are the server's alone)")          \
   X(path, net.admin_socket, 0, "admin-socket", "<path>",                                        \
     "unix socket (mode 0600) speaking the text protocol, for cachet-control; upgrades use it")  \
   X(path, takeover, 0, "takeover", "<path>",                                                    \
     "upgrade in place: take over the sockets, connections and arena of the cachetd whose "      \
     "admin socket is <path>")                                                                   \
-  X(verbose, verbosity, 'v', "verbose", "",                                                     \
+  X(maint_threads, maintenance_threads, 0, "maintenance-threads", "<num>",                     \
+    "threads of the maintenance engine (rebalancer, transient reaper, sweeps), on CPUs no "     \
+    "poll loop uses (1-64)")                                                                    \
+  X(verbose, tunables.verbosity, 'v', "verbose", "",                                            \
     "log more; repeat for more: -v info, -vv debug, -vvv trace")
 
 // Reads argv into `out`; options not on the command line keep their value in `out` (pass a
-// default-constructed Settings). Also sets out.store.workers to out.net.threads.
+// default-constructed Settings). Also sets out.store.workers to out.net.threads and
+// out.store.upkeep_workers to out.maintenance_threads.
 // Returns false with *error naming the flag (unknown flag, missing or bad value). On -h it sets
 // *help and returns true at once.
 bool parse_flags(int argc, char** argv, Settings& out, std::string* error, bool* help);

@@ -1,4 +1,4 @@
-// The takeover wire protocol. Request: "CACHET-TAKEOVER 1\n". Reply: records of an 8-byte
+// The takeover wire protocol and the running side's Successor thread. Request: "CACHET-TAKEOVER 1\n". Reply: records of an 8-byte
 // header {kind, length} (host order: both ends are this binary's family on one host), a
 // descriptor attached to each record but the last, `length` pending bytes after a stream
 // record; kind 0 ends the list. Then one byte: 'R' (arena released) or 'E' + a message.
@@ -10,10 +10,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include <fmt/format.h>
+
+#include "common/clock.hh"
+#include "common/log.hh"
 
 namespace cachet::dataplane::takeover {
 namespace {
@@ -82,23 +86,31 @@ bool send_record(int fd, Kind kind, int attach, const std::string& pending) {
   return pending.empty() || write_all(fd, pending.data(), pending.size());
 }
 
-// One record; *attached is the descriptor that came with it (-1 if none).
+// One record; *attached is the descriptor that came with it (-1 if none). Descriptors beyond
+// the first, or with a record cut short, are closed: none is left open unowned.
 bool recv_record(int fd, Record* rec, int* attached) {
   iovec iov{rec, sizeof *rec};
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  alignas(cmsghdr) char ctrl[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char ctrl[CMSG_SPACE(4 * sizeof(int))] = {};
   mh.msg_control = ctrl;
   mh.msg_controllen = sizeof ctrl;
   ssize_t r;
   do r = ::recvmsg(fd, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
-  if (r != static_cast<ssize_t>(sizeof *rec)) return false;
+  const bool whole = r == static_cast<ssize_t>(sizeof *rec);
   *attached = -1;
-  for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-    if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-      std::memcpy(attached, CMSG_DATA(cm), sizeof(int));
-  return true;
+  for (cmsghdr* cm = r >= 0 ? CMSG_FIRSTHDR(&mh) : nullptr; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    const size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; ++i) {
+      int got;
+      std::memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+      if (whole && *attached < 0) *attached = got;
+      else ::close(got);
+    }
+  }
+  return whole;
 }
 
 }  // namespace
@@ -175,6 +187,18 @@ int request(const std::string& path, std::string* error) {
   return fd;
 }
 
+// Reads a stream record's pending bytes. The length is the sender's claim: the buffer grows
+// with the bytes that actually arrive, so a wrong length costs no more than what was sent.
+bool read_pending(int fd, uint32_t length, std::string* out) {
+  constexpr size_t kStep = 64 * 1024;
+  while (out->size() < length) {
+    const size_t had = out->size();
+    out->resize(had + std::min<size_t>(kStep, length - had));
+    if (!read_all(fd, out->data() + had, out->size() - had)) return false;
+  }
+  return true;
+}
+
 bool receive_handoff(int fd, drivers::Handoff* h, std::string* error) {
   for (;;) {
     Record rec{};
@@ -183,17 +207,23 @@ bool receive_handoff(int fd, drivers::Handoff* h, std::string* error) {
       *error = "the running cachetd ended the takeover before handing over its sockets";
       return false;
     }
-    if (rec.kind == kEnd) return true;
+    // Every descriptor that arrived is either handed to the caller or closed here.
+    if (rec.kind == kEnd) {
+      if (got >= 0) ::close(got);
+      return true;
+    }
     if (got < 0 || rec.kind > kStream) {
       *error = fmt::format("takeover: malformed record (kind {}, descriptor {})", rec.kind, got);
+      if (got >= 0) ::close(got);
       return false;
     }
     if (rec.kind == kTcp) h->tcp_listeners.push_back(got);
     if (rec.kind == kUdp) h->udp_sockets.push_back(got);
     if (rec.kind == kStream) {
-      std::string pending(rec.length, '\0');
-      if (rec.length && !read_all(fd, pending.data(), pending.size())) {
+      std::string pending;
+      if (!read_pending(fd, rec.length, &pending)) {
         *error = "takeover: connection data cut short";
+        ::close(got);
         return false;
       }
       h->streams.push_back({got, std::move(pending)});
@@ -214,6 +244,45 @@ bool wait_released(int fd, int timeout_ms, std::string* error) {
   *error = "the running cachetd could not release the arena: " +
            std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
   return false;
+}
+
+void Successor::start(const std::string& admin_socket, std::vector<drivers::Driver*> stop_these) {
+  if (admin_socket.empty()) return;
+  std::string error;
+  if (!listener_.open(socket_path(admin_socket), &error)) {
+    common::log::warn("{}; upgrades in place are off", error);
+    return;
+  }
+  waiter_ = std::thread([this, stop_these] {
+    int fd = listener_.wait_request(quit_);
+    if (fd < 0) return;
+    common::log::debug("takeover t={:.3f} ms: asked", common::mono_ns() / 1e6);
+    fd_.store(fd);
+    common::log::info("takeover: a successor asked; handing off");
+    handing_.begin_handoff();
+    for (drivers::Driver* d : stop_these) d->stop();
+  });
+}
+
+void Successor::join() {
+  quit_.store(true);
+  if (waiter_.joinable()) waiter_.join();
+}
+
+void Successor::complete(const std::function<void()>& release) {
+  join();
+  int fd = fd_.exchange(-1);
+  if (fd < 0) return;
+  std::string error;
+  common::log::debug("takeover t={:.3f} ms: drained", common::mono_ns() / 1e6);
+  drivers::Handoff h = handing_.take_handoff();
+  bool ok = send_handoff(fd, h, &error);
+  listener_.close();
+  release();
+  send_released(fd, ok, error);
+  common::log::debug("takeover t={:.3f} ms: sent and released", common::mono_ns() / 1e6);
+  ::close(fd);
+  if (!ok) common::log::error("takeover: {}", error);
 }
 
 }  // namespace cachet::dataplane::takeover

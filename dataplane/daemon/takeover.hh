@@ -5,7 +5,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "drivers/uring/uring_driver.hh"
 
@@ -41,5 +44,28 @@ void send_released(int fd, bool ok, const std::string& why);
 int request(const std::string& path, std::string* error);
 bool receive_handoff(int fd, drivers::Handoff* h, std::string* error);
 bool wait_released(int fd, int timeout_ms, std::string* error);
+
+// The running process's whole side, on a thread of its own: from start() on it waits on the
+// takeover socket beside the admin socket; when a successor asks, it asks the kernel path to
+// hand off at request boundaries (`handing`) and stops the other drivers (`stop_these`), so
+// that every driver's run() returns. complete(), called once they all returned, sends the
+// sockets and connections, lets `release` give up the arena, and tells the successor to
+// attach it. Without an admin socket there is no successor to wait for.
+class Successor {
+ public:
+  explicit Successor(drivers::UringDriver& handing) : handing_(handing) {}
+  ~Successor() { join(); }
+  void start(const std::string& admin_socket, std::vector<drivers::Driver*> stop_these);
+  bool asked() const { return fd_.load() >= 0; }
+  void complete(const std::function<void()>& release);
+
+ private:
+  void join();
+  drivers::UringDriver& handing_;
+  Listener listener_;
+  std::atomic<bool> quit_{false};
+  std::atomic<int> fd_{-1};
+  std::thread waiter_;
+};
 
 }  // namespace cachet::dataplane::takeover

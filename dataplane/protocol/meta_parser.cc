@@ -4,19 +4,13 @@
 
 #include <climits>
 
+#include "dataplane/protocol/replies.hh"
+
 namespace cachet::dataplane::meta {
 
 namespace {
 
-constexpr std::string_view kError = "ERROR\r\n";
-constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format\r\n";
-constexpr std::string_view kBadToken = "CLIENT_ERROR bad token in command line format\r\n";
-constexpr std::string_view kFlagsTooLongMg = "CLIENT_ERROR options flags are too long\r\n";
-constexpr std::string_view kFlagsTooLong = "CLIENT_ERROR options flags too long\r\n";
-constexpr std::string_view kInvalidOrDup = "CLIENT_ERROR invalid or duplicate flag\r\n";
-constexpr std::string_view kLongOpaque = "CLIENT_ERROR opaque token too long\r\n";
-constexpr std::string_view kBadInitial = "CLIENT_ERROR invalid numeric initial value\r\n";
-constexpr std::string_view kBadDelta = "CLIENT_ERROR invalid numeric delta value\r\n";
+using namespace reply;
 
 // base64.c's table: the 6-bit value of each byte, 0x80 for bytes outside the alphabet ('='
 // decodes as 0 and counts as a symbol).
@@ -49,14 +43,14 @@ std::string_view preparse(Request* q) {
   for (size_t i = 0; i < q->nflags; ++i) {
     std::string_view t = q->flags[i];
     auto o = static_cast<unsigned char>(t[0]);
-    if (o >= 127 || q->has(static_cast<char>(o))) return "CLIENT_ERROR duplicate flag\r\n";
+    if (o >= 127 || q->has(static_cast<char>(o))) return kDuplicateFlag;
     mark(q, o);
     std::string_view arg = t.substr(1);
     switch (o) {
       case 'b': {
         q->key_len = base64_decode(q->raw_key, q->key_buf);
         q->key_binary = true;
-        if (q->key_len == 0) bad("CLIENT_ERROR error decoding key\r\n");
+        if (q->key_len == 0) bad(kBadKeyDecode);
         break;
       }
       case 'N':
@@ -75,7 +69,7 @@ std::string_view preparse(Request* q) {
         if (!text::safe_strtoull(arg, &q->cas)) bad(kBadToken);
         break;
       case 'M':
-        if (t.size() != 2) bad("CLIENT_ERROR incorrect length for M token\r\n");
+        if (t.size() != 2) bad(kBadMLength);
         else q->mode = t[1];
         break;
       case 'J':
@@ -88,7 +82,7 @@ std::string_view preparse(Request* q) {
       case 'v': case 'h': case 'l': case 'u': case 'q': case 'I':
         break;
       default:
-        return "CLIENT_ERROR invalid flag\r\n";
+        return kInvalidFlag;
     }
   }
   if (!has_error) return {};
@@ -161,7 +155,7 @@ void parse(std::string_view line, Request* q) {
   switch (q->cmd) {
     case Cmd::set:  // an unknown mode outranks a long opaque
       if (q->mode && std::string_view("EAPRS").find(q->mode) == std::string_view::npos) {
-        q->error = "CLIENT_ERROR invalid mode for ms M token\r\n";
+        q->error = kBadMsMode;
       } else if (q->long_opaque != kNone) {
         q->error = kLongOpaque;
       }
@@ -171,7 +165,7 @@ void parse(std::string_view line, Request* q) {
       break;
     case Cmd::arith:
       if (q->mode && std::string_view("I+D-").find(q->mode) == std::string_view::npos) {
-        q->error = "CLIENT_ERROR invalid mode for ma M token\r\n";
+        q->error = kBadMaMode;
       }
       break;
     default:

@@ -6,17 +6,13 @@
 #include <cstring>
 
 #include "dataplane/protocol/meta_parser.hh"
+#include "dataplane/protocol/replies.hh"
 
 namespace cachet::dataplane::text {
 
 namespace {
 
-constexpr std::string_view kError = "ERROR\r\n";
-constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format\r\n";
-constexpr std::string_view kBadExptime = "CLIENT_ERROR invalid exptime argument\r\n";
-constexpr std::string_view kBadDelta = "CLIENT_ERROR invalid numeric delta argument\r\n";
-constexpr std::string_view kDeleteUsage =
-    "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n";
+using namespace reply;
 
 // isspace() in the C locale.
 inline bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
@@ -86,9 +82,16 @@ void parse_update(ParseResult& r, Cmd cmd, const Line& l, std::string_view in,
   q.noreply = is_noreply(l.tok[l.ntok - 2]);
   if (l.tok[1].size() > kKeyMax) return set_error(q, kBadFormat);
   q.key = l.tok[1];
+  // lease-set <key> <token> <flags> <exptime> <bytes>: the token comes before the flags.
+  const size_t f = cmd == Cmd::lease_set ? 3 : 2;
+  if (cmd == Cmd::lease_set) {
+    std::string_view t = l.tok[2];
+    if (t.empty() || t[0] == '-' || t[0] == '+' || !safe_strtoull(t, &q.number))
+      return set_error(q, kBadFormat);
+  }
   int32_t vlen = 0;
-  if (!(safe_strtoul(l.tok[2], &q.flags) && safe_strtol(l.tok[3], &q.exptime) &&
-        safe_strtol(l.tok[4], &vlen))) {
+  if (!(safe_strtoul(l.tok[f], &q.flags) && safe_strtol(l.tok[f + 1], &q.exptime) &&
+        safe_strtol(l.tok[f + 2], &vlen))) {
     return set_error(q, kBadFormat);
   }
   if (cmd == Cmd::cas && !safe_strtoull(l.tok[5], &q.number)) return set_error(q, kBadFormat);
@@ -109,6 +112,8 @@ void parse_update(ParseResult& r, Cmd cmd, const Line& l, std::string_view in,
   q.data = in.substr(r.consumed, static_cast<size_t>(vlen));
   q.bad_chunk = in[need - 2] != '\r' || in[need - 1] != '\n';
   r.consumed = need;
+  // Tokens 0 and 1 are never issued (1 is the hot-miss answer): the block is read, then refused.
+  if (cmd == Cmd::lease_set && q.number <= 1 && !q.bad_chunk) set_error(q, kBadLeaseToken);
 }
 
 void parse_key_cmd(Request& q, Cmd cmd, const Line& l) {
@@ -119,21 +124,36 @@ void parse_key_cmd(Request& q, Cmd cmd, const Line& l) {
   if (cmd == Cmd::touch) {
     if (!safe_strtol(l.tok[2], &q.exptime)) return set_error(q, kBadExptime);
   } else if (!safe_strtoull(l.tok[2], &q.number)) {
-    return set_error(q, kBadDelta);
+    return set_error(q, kBadDeltaArg);
   }
 }
 
+// delete <key> [<holdoff>] [noreply]: memcached accepts a hold-off of 0 only; a positive one
+// (the paper's delete hold-off, mcrouter's `delete k N`) goes to `number`. Anything else is
+// memcached's usage line.
 void parse_delete(Request& q, const Line& l) {
   q.cmd = Cmd::del;
   if (l.ntok > 3) {
-    bool hold_is_zero = l.tok[2] == "0";
     bool sets_noreply = is_noreply(l.tok[l.ntok - 2]);
     q.noreply = sets_noreply;
-    bool valid = (l.ntok == 4 && (hold_is_zero || sets_noreply)) ||
-                 (l.ntok == 5 && hold_is_zero && sets_noreply);
+    bool has_time = l.ntok == 5 || (l.ntok == 4 && !sets_noreply);
+    uint64_t holdoff = 0;
+    bool valid = l.ntok == 4 || (l.ntok == 5 && sets_noreply);
+    if (valid && has_time) {
+      std::string_view t = l.tok[2];
+      valid = !t.empty() && t[0] != '-' && t[0] != '+' && safe_strtoull(t, &holdoff);
+    }
     if (!valid) return set_error(q, kDeleteUsage);
+    q.number = holdoff;
   }
   if (l.tok[1].size() > kKeyMax) return set_error(q, kBadFormat);
+  q.key = l.tok[1];
+}
+
+// lease-get <key> and metaget <key> (mcrouter's dialect): exactly one key.
+void parse_one_key(Request& q, Cmd cmd, const Line& l) {
+  q.cmd = cmd;
+  if (l.ntok != 3 || !l.rest.empty() || l.tok[1].size() > kKeyMax) return set_error(q, kBadFormat);
   q.key = l.tok[1];
 }
 
@@ -249,7 +269,25 @@ void dispatch(ParseResult& r, const Line& l, std::string_view in, ValueMax value
       return set_error(q, kError);
     case 't':
       if (c == "touch" && want(n == 4 || n == 5)) return parse_key_cmd(q, Cmd::touch, l);
+      if (c == "tunable") {
+        q.cmd = Cmd::tunable;
+        if (n != 3 && n != 4) return set_error(q, kError);
+        q.args[0] = l.tok[1];
+        q.args[1] = n == 4 ? l.tok[2] : std::string_view();
+        q.nargs = static_cast<uint8_t>(n - 2);
+        return;
+      }
       return set_error(q, kError);
+    case 'l':
+      if (c == "lease-get") {
+        if (want(n >= 3)) parse_one_key(q, Cmd::lease_get, l);
+        return;
+      }
+      if (c == "lease-set") {
+        if (want(n == 7 || n == 8)) parse_update(r, Cmd::lease_set, l, in, value_max);
+        return;
+      }
+      break;
     default:
       break;
   }
@@ -261,6 +299,10 @@ void dispatch(ParseResult& r, const Line& l, std::string_view in, ValueMax value
   }
   if (c == "bget") {
     if (want(n >= 3)) parse_get(q, Cmd::get, l);
+    return;
+  }
+  if (c == "metaget") {
+    if (want(n >= 3)) parse_one_key(q, Cmd::metaget, l);
     return;
   }
   if (c == "flush_all") {

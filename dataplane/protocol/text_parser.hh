@@ -43,6 +43,11 @@ enum class Cmd : uint8_t {
   mn,     // meta no-op: answers "MN"
   meta,   // mg ms md ma me: `line` is the command, for meta::parse (protocol/meta_parser.hh)
   slabs,  // slabs automove|reassign: args/nargs as for stats
+  // mcrouter's lease dialect (see dataplane/lease_executor.hh):
+  lease_get,  // lease-get <key>
+  lease_set,  // lease-set <key> <token> <flags> <exptime> <bytes> [noreply]: token in `number`
+  metaget,    // metaget <key>
+  tunable,    // tunable <name> [<value>] (admin socket only): args[0], args[1], nargs
 };
 
 // One parsed request. The string_views point into the input given to parse().
@@ -59,9 +64,10 @@ struct Request {
   uint32_t flags = 0;
   // Protocol exptime after memcached's conversion to int32 (may be negative).
   int32_t exptime = 0;
-  // cas: the unique; incr/decr: the delta; verbosity: the level; cache_memlimit: megabytes.
+  // cas: the unique; incr/decr: the delta; verbosity: the level; cache_memlimit: megabytes;
+  // delete: the hold-off in seconds (0 = a plain delete); lease-set: the token.
   uint64_t number = 0;
-  std::string_view key;   // storage, incr/decr, delete, touch
+  std::string_view key;   // storage, incr/decr, delete, touch, lease-get, lease-set, metaget
   std::string_view keys;  // get family: the keys, separated by one or more spaces (may be empty)
   std::string_view data;  // storage: the value without its "\r\n"
   // Non-empty: the arguments were rejected; the reply is this line (with "\r\n") unless

@@ -1,5 +1,6 @@
-// DPDK driver setup: EAL from the operator's arguments, the port with one queue pair per lcore
-// (RSS over UDP when the device has it), mbuf pools per socket, the exception port, teardown.
+// DPDK driver setup: EAL and ports through port.hh (one queue pair per lcore, RSS over UDP when
+// the device has it), mbuf pools per socket, per-core UDP port steering, the exception port's
+// kernel interface, stats, teardown.
 #include <net/if.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -11,67 +12,13 @@
 #include "common/log.hh"
 #include "drivers/dpdk/impl.hh"
 #include "drivers/dpdk/kernel_if.hh"
+#include "drivers/dpdk/port.hh"
 
 namespace cachet::drivers::dpdk {
 namespace {
 
 constexpr uint16_t kRxDesc = 1024;
 constexpr uint16_t kTxDesc = 1024;
-
-bool setup_port(uint16_t port, unsigned rxq, unsigned txq, DpdkDriver::Impl& d, bool is_main,
-                std::string* error) {
-  rte_eth_dev_info info{};
-  if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) {
-    *error = fmt::format("port {}: cannot read device info ({})", port, rte_strerror(-rc));
-    return false;
-  }
-  if (rxq > info.max_rx_queues || txq > info.max_tx_queues) {
-    *error = fmt::format("port {} ({}) has {} RX / {} TX queues, {} lcores need {} each", port,
-                         info.driver_name, info.max_rx_queues, info.max_tx_queues, txq, txq);
-    return false;
-  }
-  rte_eth_conf conf{};
-  uint64_t rss = info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP);
-  if (rxq > 1 && rss) {
-    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-    conf.rx_adv_conf.rss_conf.rss_hf = rss;
-  }
-  constexpr uint64_t kCsum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
-  if (is_main && (info.rx_offload_capa & kCsum) == kCsum) {
-    conf.rxmode.offloads |= kCsum;
-    d.rx_csum = true;
-  }
-  if (int rc = rte_eth_dev_configure(port, static_cast<uint16_t>(rxq),
-                                     static_cast<uint16_t>(txq), &conf); rc != 0) {
-    *error = fmt::format("port {}: configure failed ({})", port, rte_strerror(-rc));
-    return false;
-  }
-  uint16_t nrx = kRxDesc, ntx = kTxDesc;
-  rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
-  int socket = rte_eth_dev_socket_id(port);
-  if (socket < 0) socket = 0;
-  rte_mempool* pool = d.pools[static_cast<size_t>(socket)] ? d.pools[static_cast<size_t>(socket)]
-                                                           : d.pool_for_lcore(rte_get_main_lcore());
-  for (unsigned q = 0; q < rxq; ++q) {
-    if (int rc = rte_eth_rx_queue_setup(port, static_cast<uint16_t>(q), nrx,
-                                        static_cast<unsigned>(socket), nullptr, pool); rc != 0) {
-      *error = fmt::format("port {}: RX queue {} setup failed ({})", port, q, rte_strerror(-rc));
-      return false;
-    }
-  }
-  for (unsigned q = 0; q < txq; ++q) {
-    if (int rc = rte_eth_tx_queue_setup(port, static_cast<uint16_t>(q), ntx,
-                                        static_cast<unsigned>(socket), nullptr); rc != 0) {
-      *error = fmt::format("port {}: TX queue {} setup failed ({})", port, q, rte_strerror(-rc));
-      return false;
-    }
-  }
-  if (int rc = rte_eth_dev_start(port); rc != 0) {
-    *error = fmt::format("port {}: start failed ({})", port, rte_strerror(-rc));
-    return false;
-  }
-  return true;
-}
 
 // The paper gives each thread its own UDP port: steer port udp_port + i to queue i with
 // rte_flow when the device validates such rules. Returns false (nothing installed) otherwise;
@@ -114,21 +61,27 @@ rte_mempool* DpdkDriver::Impl::pool_for_lcore(unsigned lcore) const {
   return p ? p : pools[0];
 }
 
-DpdkDriver::DpdkDriver(const Options& opts, uint16_t udp_port) : impl_(std::make_unique<Impl>()) {
+rte_mempool* DpdkDriver::Impl::pool_for_port(uint16_t port) const {
+  const int socket = rte_eth_dev_socket_id(port);
+  rte_mempool* p = socket >= 0 && static_cast<size_t>(socket) < pools.size()
+                       ? pools[static_cast<size_t>(socket)]
+                       : nullptr;
+  return p ? p : pool_for_lcore(rte_get_main_lcore());
+}
+
+DpdkDriver::DpdkDriver(const Options& opts, uint16_t udp_port, const UdpPolicy& policy,
+                       unsigned worker_base)
+    : impl_(std::make_unique<Impl>()) {
   impl_->opts = opts;
   impl_->udp_port = udp_port;
+  impl_->policy = policy;
+  impl_->worker_base = worker_base;
 }
 
 DpdkDriver::~DpdkDriver() {
   Impl& d = *impl_;
-  if (d.port_started) {
-    rte_eth_dev_stop(d.opts.port);
-    rte_eth_dev_close(d.opts.port);
-  }
-  if (d.exc_started) {
-    rte_eth_dev_stop(static_cast<uint16_t>(d.exc_port));
-    rte_eth_dev_close(static_cast<uint16_t>(d.exc_port));
-  }
+  if (d.port_started) port_close(d.opts.port);
+  if (d.exc_started) port_close(static_cast<uint16_t>(d.exc_port));
   if (d.eal_ready) rte_eal_cleanup();
 }
 
@@ -143,17 +96,7 @@ bool DpdkDriver::open(std::string* error) {
     *error = "--driver dpdk serves memcache over UDP: give it a port with -U";
     return false;
   }
-  std::vector<std::string> args = split_args(d.opts.eal_args, error);
-  if (!error->empty()) return false;
-  args.insert(args.begin(), "cachetd");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
-    *error = fmt::format("DPDK EAL initialisation failed ({}); check --dpdk-args",
-                         rte_strerror(rte_errno));
-    return false;
-  }
+  if (!eal_init("cachetd", d.opts.eal_args, error)) return false;
   d.eal_ready = true;
   d.n_workers = rte_lcore_count();
   uint16_t nports = rte_eth_dev_count_avail();
@@ -167,41 +110,37 @@ bool DpdkDriver::open(std::string* error) {
     return false;
   }
   // One pool per socket that has an lcore: RX rings, replies and in-flight bursts.
-  unsigned per_lcore = kRxDesc + kTxDesc * 2 + 4 * kBurst + 512;
+  const unsigned per_lcore = kRxDesc + kTxDesc * 2 + 4 * kBurst + 512;
   unsigned lcore;
   RTE_LCORE_FOREACH(lcore) {
     unsigned socket = rte_lcore_to_socket_id(lcore);
     if (socket >= d.pools.size() || d.pools[socket]) continue;
-    std::string name = fmt::format("cachet_pool_{}", socket);
-    d.pools[socket] = rte_pktmbuf_pool_create(name.c_str(), per_lcore * d.n_workers + 4096, 256,
-                                              0, RTE_MBUF_DEFAULT_BUF_SIZE,
-                                              static_cast<int>(socket));
-    if (!d.pools[socket]) {
-      *error = fmt::format("cannot create the mbuf pool on socket {} ({}); give EAL more memory "
-                           "(-m / --socket-mem)", socket, rte_strerror(rte_errno));
-      return false;
-    }
+    d.pools[socket] = pool_create(fmt::format("cachet_pool_{}", socket),
+                                  per_lcore * d.n_workers + 4096, static_cast<int>(socket), error);
+    if (!d.pools[socket]) return false;
   }
-  if (!setup_port(d.opts.port, d.n_workers, d.n_workers, d, true, error)) return false;
+  PortSetup main_port{d.opts.port, d.n_workers, d.n_workers, d.pool_for_port(d.opts.port), true,
+                      true, kRxDesc, kTxDesc};
+  PortInfo info;
+  if (!port_start(main_port, &info, error)) return false;
   d.port_started = true;
-  rte_ether_addr mac{};
-  rte_eth_macaddr_get(d.opts.port, &mac);
-  std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), d.me.mac.begin());
+  d.rx_csum = info.rx_checksum;
+  d.me.mac = info.mac;
   d.me.udp_port = d.udp_port;
   d.me.udp_ports = static_cast<uint16_t>(d.n_workers);
   d.steering = steer_ports(d.opts.port, d.me.ip, d.udp_port, d.n_workers)
                    ? "rte_flow per-core UDP ports"
-                   : (d.n_workers > 1 ? "RSS" : "one queue");
+                   : (info.rss ? "RSS" : "one queue");
   if (d.exc_port >= 0) {
-    uint16_t ep = static_cast<uint16_t>(d.exc_port);
-    if (!setup_port(ep, 1, d.n_workers, d, false, error)) return false;
+    const uint16_t ep = static_cast<uint16_t>(d.exc_port);
+    PortSetup exc{ep, 1, d.n_workers, d.pool_for_port(ep), false, false, kRxDesc, kTxDesc};
+    PortInfo einfo;
+    if (!port_start(exc, &einfo, error)) return false;
     d.exc_started = true;
-    rte_eth_dev_info info{};
-    rte_eth_dev_info_get(ep, &info);
     char name[IF_NAMESIZE] = {};
-    if (info.if_index == 0 || !if_indextoname(info.if_index, name)) {
+    if (einfo.if_index == 0 || !if_indextoname(einfo.if_index, name)) {
       *error = fmt::format("--dpdk-exception-port {} ({}) has no kernel interface; use a "
-                           "net_tap or virtio_user vdev", ep, info.driver_name);
+                           "net_tap or virtio_user vdev", ep, einfo.driver);
       return false;
     }
     d.exc_ifname = name;
@@ -209,8 +148,14 @@ bool DpdkDriver::open(std::string* error) {
     if (!configure_kernel_if(d.exc_ifname, d.me.mac, d.me.ip, d.prefix, error)) return false;
   }
   d.stats = std::make_unique<LcoreStats[]>(d.n_workers);
+  for (unsigned i = 0; i < d.n_workers; ++i)
+    d.guards.push_back(std::make_unique<UdpGuard>(d.policy, rte_get_tsc_hz()));
   common::log::info("dpdk: {}", describe());
   return true;
+}
+
+std::string DpdkDriver::worker_stats_prefix(unsigned w) const {
+  return fmt::format("dpdk:lcore{}:", w);
 }
 
 void DpdkDriver::run(Handler& handler) {
@@ -223,6 +168,13 @@ void DpdkDriver::run(Handler& handler) {
 void DpdkDriver::stop() { impl_->quit.store(true, std::memory_order_relaxed); }
 
 unsigned DpdkDriver::workers() const { return impl_->n_workers; }
+
+std::vector<unsigned> DpdkDriver::poll_cpus() const {
+  std::vector<unsigned> out;
+  unsigned lcore;
+  RTE_LCORE_FOREACH(lcore) out.push_back(rte_lcore_to_cpu_id(static_cast<int>(lcore)));
+  return out;
+}
 
 std::string DpdkDriver::exception_ifname() const { return impl_->exc_ifname; }
 
@@ -242,10 +194,11 @@ DriverStats DpdkDriver::stats() const {
   DriverStats s;
   for (unsigned i = 0; i < impl_->n_workers && impl_->stats; ++i) {
     const LcoreStats& l = impl_->stats[i];
-    s.bytes_read += l.rx_bytes.load(std::memory_order_relaxed);
-    s.bytes_written += l.tx_bytes.load(std::memory_order_relaxed);
-    s.datagrams_in += l.requests.load(std::memory_order_relaxed);
+    s.bytes_read += l.bytes_read.load(std::memory_order_relaxed);
+    s.bytes_written += l.bytes_written.load(std::memory_order_relaxed);
+    s.datagrams_in += l.datagrams.load(std::memory_order_relaxed);
     s.datagrams_out += l.replies.load(std::memory_order_relaxed);
+    impl_->guards[i]->add_to(s.udp_drops);
   }
   return s;
 }

@@ -17,7 +17,9 @@ namespace cachet::drivers::dpdk {
 class DpdkDriver final : public Driver {
  public:
   // udp_port: the first memcache port (-U); each lcore also owns udp_port + its index.
-  DpdkDriver(const Options& opts, uint16_t udp_port);
+  // policy: the UDP policy every driver applies; worker_base: the Handler's id of lcore 0.
+  DpdkDriver(const Options& opts, uint16_t udp_port, const UdpPolicy& policy,
+             unsigned worker_base = 0);
   ~DpdkDriver() override;
 
   // Initialises EAL from opts.eal_args and starts the port. Call once per process.
@@ -27,6 +29,8 @@ class DpdkDriver final : public Driver {
   DriverStats stats() const override;
   unsigned workers() const override;
   void extra_stats(std::vector<std::pair<std::string, uint64_t>>& out) const override;
+  std::vector<unsigned> poll_cpus() const override;
+  std::string worker_stats_prefix(unsigned w) const override;
 
   // The kernel interface of the exception port ("" when there is none), for wiring TCP.
   std::string exception_ifname() const;

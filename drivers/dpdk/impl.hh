@@ -16,11 +16,14 @@ namespace cachet::drivers::dpdk {
 
 inline constexpr uint16_t kBurst = 32;
 
-// Per-lcore counters, one table, cache-line aligned; summed on read.
+// Per-lcore counters, one table, cache-line aligned; summed on read. rx/tx_bytes count whole
+// frames; bytes_read/bytes_written what memcached counts (UDP payloads of memcache datagrams,
+// frame header included). datagrams: memcache datagrams received; requests: those the
+// dataplane answered (the rest are counted by reason in the UdpGuard).
 #define CACHET_LCORE_COUNTERS(X)                                                   \
-  X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(requests) X(replies)       \
-  X(busy_polls) X(idle_polls) X(arp_replies) X(icmp_replies) X(to_kernel)          \
-  X(from_kernel) X(no_mbuf) X(reply_over_policy) X(tx_dropped)
+  X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(datagrams) X(requests)     \
+  X(replies) X(bytes_read) X(bytes_written) X(busy_polls) X(idle_polls)            \
+  X(arp_replies) X(icmp_replies) X(to_kernel) X(from_kernel) X(no_mbuf) X(tx_dropped)
 
 struct alignas(64) LcoreStats {
 #define CACHET_X(n) std::atomic<uint64_t> n{0};
@@ -34,6 +37,8 @@ struct alignas(64) LcoreStats {
 struct DpdkDriver::Impl {
   Options opts;
   uint16_t udp_port;
+  UdpPolicy policy;
+  unsigned worker_base = 0;  // the Handler's id of lcore 0
   Identity me;
   unsigned prefix = 24;
   int exc_port = -1;
@@ -46,10 +51,12 @@ struct DpdkDriver::Impl {
   const char* steering = "one queue";  // how requests reach their lcore
   std::array<rte_mempool*, RTE_MAX_NUMA_NODES> pools{};
   std::unique_ptr<LcoreStats[]> stats;
+  std::vector<std::unique_ptr<UdpGuard>> guards;  // per lcore: the UDP policy and its drops
   std::atomic<bool> quit{false};
   Handler* handler = nullptr;
 
   rte_mempool* pool_for_lcore(unsigned lcore) const;
+  rte_mempool* pool_for_port(uint16_t port) const;  // the pool on the port's socket
   int lcore_main();  // the poll loop of the calling lcore
 };
 

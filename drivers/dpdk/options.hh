@@ -15,10 +15,6 @@ namespace cachet::drivers::dpdk {
   X(uint16_t, port, 0, "--dpdk-port", "ethdev port id that serves memcache")                     \
   X(int, exception_port, -1, "--dpdk-exception-port",                                            \
     "ethdev port id of the kernel exception path (a tap or virtio_user vdev); -1 = none")        \
-  X(uint32_t, src_rate, 0, "--dpdk-src-rate",                                                    \
-    "packets per second accepted from one source address per core; 0 = no limit")                \
-  X(uint32_t, reply_max, 2 * 1024 * 1024, "--dpdk-reply-max",                                    \
-    "most reply bytes sent for one UDP request (amplification bound)")                           \
   X(bool, no_udp_checksum, false, "--dpdk-no-udp-checksum",                                     \
     "send UDP replies without a checksum (allowed in IPv4; saves time on large values)")
 

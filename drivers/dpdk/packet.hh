@@ -17,7 +17,8 @@ inline constexpr size_t kIpLen = 20;  // without options
 inline constexpr size_t kUdpLen = 8;
 inline constexpr size_t kUdpHeadroom = kEthLen + kIpLen + kUdpLen;  // 42
 
-// Why a frame was dropped; the order is the order of `stats` lines.
+// Why a frame was dropped before it reached the dataplane; the order is the order of `stats`
+// lines. Datagrams to our memcache ports are judged by the UDP policy (drivers/udp_policy.hh).
 #define CACHET_DROP_REASONS(X)                                          \
   X(runt, "frame shorter than its headers")                             \
   X(ethertype, "neither IPv4 nor ARP")                                  \
@@ -29,10 +30,7 @@ inline constexpr size_t kUdpHeadroom = kEthLen + kIpLen + kUdpLen;  // 42
   X(udp_length, "UDP length disagrees with the IPv4 length")            \
   X(udp_checksum, "UDP checksum mismatch")                              \
   X(icmp_malformed, "ICMP shorter than its header or bad checksum")     \
-  X(rate_limited, "source over its packet rate")                        \
-  X(frame_header, "memcache frame header bad (short, total != 1, reserved != 0)") \
-  X(no_exception_path, "not for the dataplane and no exception port")   \
-  X(tx_full, "transmit queue full")
+  X(no_exception_path, "not for the dataplane and no exception port")
 
 enum class Drop : uint8_t {
   none = 0,

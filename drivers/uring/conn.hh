@@ -33,6 +33,7 @@ struct alignas(64) Conn {
   bool eof = false;           // the peer will send no more
   bool closing = false;       // the handler asked to close once replies are out
   bool dead = false;          // close now, dropping what is unsent
+  bool admin = false;         // accepted on the admin socket: closed, not handed off
 };
 static_assert(alignof(Conn) == 64 && sizeof(Conn) <= 192, "Conn: three cache lines at most");
 

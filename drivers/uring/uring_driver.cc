@@ -306,6 +306,7 @@ DriverStats UringDriver::stats() const {
     s.bytes_written += get(c.bytes_written);
     s.datagrams_in += get(c.datagrams_in);
     s.datagrams_out += get(c.datagrams_out);
+    w->udp_guard().add_to(s.udp_drops);
   }
   return s;
 }

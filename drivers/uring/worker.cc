@@ -28,10 +28,12 @@ constexpr uint64_t kHandoffWaitNs = 2'000'000'000;
 
 Worker::Worker(unsigned id, int cpu, Shared& shared)
     : id_(id),
+      hid_(shared.opts.worker_base + id),
       cpu_(cpu),
       shared_(shared),
       out_limit_(shared.opts.out_limit ? shared.opts.out_limit : 1),
-      in_limit_(shared.opts.in_limit ? shared.opts.in_limit : 1) {}
+      in_limit_(shared.opts.in_limit ? shared.opts.in_limit : 1),
+      udp_guard_(shared.opts.udp_policy, 1'000'000'000) {}  // clock: common::mono_ns()
 
 Worker::~Worker() {
   for (auto& l : listeners_)
@@ -90,7 +92,7 @@ bool Worker::run(Handler& handler) {
       common::log::warn("io_uring worker {}: pinning to cpu {} failed: {}", id_, cpu_,
                         std::strerror(r));
   }
-  handler.worker_start(id_);
+  handler.worker_start(hid_);
   arm_wake();
   for (auto& l : listeners_) arm_accept(l.get());
   for (auto& r : udp_recvs_) arm_udp(r.get());
@@ -100,7 +102,7 @@ bool Worker::run(Handler& handler) {
     c->fd = fd;
     c->live = true;
     Counters::add(counters_.accepted, 1);
-    c->state = handler_->stream_open(id_);
+    c->state = handler_->stream_open(hid_, false);  // admin connections are not handed off
     if (!pending.empty()) ingest(c, pending);
     arm_recv(c);
     mark_dirty(c);

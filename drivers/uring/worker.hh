@@ -80,6 +80,7 @@ class Worker {
   bool run(Handler& handler);
   bool handed_off() const { return handed_off_; }
   const Counters& counters() const { return counters_; }
+  const UdpGuard& udp_guard() const { return udp_guard_; }
 
   // Sends one reply datagram from `sock` to `to` (used by the datagram sink).
   void udp_send(UdpSocket* sock, const sockaddr* to, socklen_t to_len, std::string_view head,
@@ -108,7 +109,7 @@ class Worker {
   void arm_accept(Listener* l);
   void on_accept(Listener* l, int res, unsigned flags);
   void on_accept_retry(Listener* l);
-  void accepted(int fd);
+  void accepted(int fd, bool admin);
   void reject(int fd);
   Conn* alloc_conn();
   void arm_recv(Conn* c);
@@ -131,6 +132,7 @@ class Worker {
   void deliver(UdpSocket* sock, std::string_view payload, const sockaddr* from, socklen_t len);
 
   const unsigned id_;
+  const unsigned hid_;  // the Handler's id for this worker (DriverOptions::worker_base + id_)
   const int cpu_;
   Shared& shared_;
   const size_t out_limit_;
@@ -160,6 +162,7 @@ class Worker {
   std::vector<std::pair<int, std::string>> detached_;  // handed off: fd and pending input
 
   Counters counters_;
+  UdpGuard udp_guard_;  // the UDP policy (rate per source, reply bound) and its drop counts
 };
 
 }  // namespace cachet::drivers::uring

@@ -38,7 +38,7 @@ void Worker::on_accept(Listener* l, int res, unsigned flags) {
     if (stopping_)
       close(res);
     else
-      accepted(res);
+      accepted(res, l->admin);
   }
   if (l->armed || stopping_ || handing_off_) return;
   if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
@@ -59,7 +59,7 @@ void Worker::on_accept_retry(Listener* l) {
   if (!stopping_ && !handing_off_ && !l->armed) arm_accept(l);
 }
 
-void Worker::accepted(int fd) {
+void Worker::accepted(int fd, bool admin) {
   if (shared_.conns.fetch_add(1, std::memory_order_relaxed) >= shared_.opts.max_conns) {
     shared_.conns.fetch_sub(1, std::memory_order_relaxed);
     reject(fd);
@@ -68,8 +68,9 @@ void Worker::accepted(int fd) {
   Conn* c = alloc_conn();
   c->fd = fd;
   c->live = true;
+  c->admin = admin;
   Counters::add(counters_.accepted, 1);
-  c->state = handler_->stream_open(id_);
+  c->state = handler_->stream_open(hid_, admin);
   arm_recv(c);
 }
 
@@ -218,7 +219,12 @@ void Worker::service(Conn* c) {
     if (!c->recv_armed && !c->send_inflight) release(c);
   } else if (idle && !c->closing && !c->eof && !c->recv_armed && !c->send_inflight && !unsent &&
              !c->feed_pending) {
-    detach(c);
+    if (c->admin) {  // the successor serves its own admin socket
+      c->dead = true;
+      release(c);
+    } else {
+      detach(c);
+    }
   }
 }
 
@@ -293,7 +299,7 @@ void Worker::release(Conn* c) {
     b->shrink_if_empty(kKeepBytes);
   }
   c->live = c->recv_armed = c->recv_cancel = c->send_inflight = c->send_cancel = false;
-  c->feed_pending = c->eof = c->closing = c->dead = false;
+  c->feed_pending = c->eof = c->closing = c->dead = c->admin = false;
   c->next = free_conns_;
   free_conns_ = c;
 }

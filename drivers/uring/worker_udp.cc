@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/clock.hh"
 #include "drivers/uring/conn.hh"
 #include "drivers/uring/worker.hh"
 
@@ -12,20 +13,24 @@ namespace cachet::drivers::uring {
 
 namespace {
 
-// Replies to the sender of the datagram being handled, from the socket it arrived on.
+// Replies to the sender of the datagram being handled, from the socket it arrived on, within
+// the policy's reply bound.
 class ReplySink final : public DatagramSink {
  public:
-  ReplySink(Worker* w, UdpSocket* sock, const sockaddr* to, socklen_t len)
-      : w_(w), sock_(sock), to_(to), len_(len) {}
+  ReplySink(Worker* w, UdpGuard& guard, UdpSocket* sock, const sockaddr* to, socklen_t len)
+      : w_(w), guard_(guard), sock_(sock), to_(to), len_(len) {}
   void emit(std::string_view head, std::string_view body) override {
-    w_->udp_send(sock_, to_, len_, head, body);
+    if (guard_.reply_fits(sent_, head.size() + body.size()))
+      w_->udp_send(sock_, to_, len_, head, body);
   }
 
  private:
   Worker* w_;
+  UdpGuard& guard_;
   UdpSocket* sock_;
   const sockaddr* to_;
   socklen_t len_;
+  size_t sent_ = 0;
 };
 
 }  // namespace
@@ -80,8 +85,12 @@ void Worker::deliver(UdpSocket* sock, std::string_view payload, const sockaddr* 
   Counters::add(counters_.datagrams_in, 1);
   Counters::add(counters_.bytes_read, payload.size());
   if (len == 0) return;  // no one to answer
-  ReplySink sink(this, sock, from, len);
-  handler_->datagram(id_, payload, sink);
+  if (udp_guard_.limits_rate() &&
+      !udp_guard_.admit(udp_source_key(from, len), common::mono_ns()))
+    return;
+  ReplySink sink(this, udp_guard_, sock, from, len);
+  if (UdpDrop why = handler_->datagram(hid_, payload, sink); why != UdpDrop::none)
+    udp_guard_.count(why);
 }
 
 void Worker::udp_send(UdpSocket* sock, const sockaddr* to, socklen_t to_len,

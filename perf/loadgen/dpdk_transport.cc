@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "common/clock.hh"
-#include "drivers/dpdk/eal_args.hh"
 #include "drivers/dpdk/packet.hh"
+#include "drivers/dpdk/port.hh"
 #include "perf/loadgen/report.hh"
 
 namespace cachet::perf {
@@ -90,10 +90,7 @@ class Ctx final : public DpdkContext {
  public:
   explicit Ctx(const Options& o) : opt(o) {}
   ~Ctx() override {
-    if (port_started) {
-      rte_eth_dev_stop(port);
-      rte_eth_dev_close(port);
-    }
+    if (port_started) pk::port_close(port);
     if (eal_ready) rte_eal_cleanup();
   }
 
@@ -181,17 +178,7 @@ bool Ctx::open(std::string* error) {
     *error = fmt::format("--dpdk-peer: '{}' is not an IPv4 address", opt.dpdk_peer);
     return false;
   }
-  std::vector<std::string> args = cachet::drivers::dpdk::split_args(opt.dpdk_args, error);
-  if (!error->empty()) return false;
-  args.insert(args.begin(), "cachet-load");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
-    *error = fmt::format("DPDK EAL initialisation failed ({}); check --dpdk-args",
-                         rte_strerror(rte_errno));
-    return false;
-  }
+  if (!pk::eal_init("cachet-load", opt.dpdk_args, error)) return false;
   eal_ready = true;
   lcore_ids.push_back(rte_get_main_lcore());
   unsigned lc;
@@ -202,61 +189,18 @@ bool Ctx::open(std::string* error) {
                          port, rte_eth_dev_count_avail());
     return false;
   }
-  rte_eth_dev_info info{};
-  if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) {
-    *error = fmt::format("port {}: cannot read device info ({})", port, rte_strerror(-rc));
-    return false;
-  }
-  driver = info.driver_name ? info.driver_name : "?";
   const unsigned nq = lcores();
-  if (nq > info.max_rx_queues || nq > info.max_tx_queues) {
-    *error = fmt::format("port {} ({}) has {} RX / {} TX queues; {} lcores need {} each", port,
-                         driver, info.max_rx_queues, info.max_tx_queues, nq, nq);
-    return false;
-  }
   // RX ring + TX ring + backlog + in-flight bursts per lcore, plus the pool's caches.
-  unsigned per_lcore = 2 * kRingDesc + kMaxTxBacklog + 4 * kBurst;
-  pool = rte_pktmbuf_pool_create(fmt::format("cload_pool_{}", port).c_str(),
-                                 per_lcore * nq + 256 * nq + 1024, 256, 0,
-                                 RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
-  if (!pool) {
-    *error = fmt::format("cannot create the mbuf pool ({}); give EAL more memory (-m)",
-                         rte_strerror(rte_errno));
+  const unsigned per_lcore = 2 * kRingDesc + kMaxTxBacklog + 4 * kBurst;
+  pool = pk::pool_create(fmt::format("cload_pool_{}", port), per_lcore * nq + 256 * nq + 1024,
+                         static_cast<int>(rte_socket_id()), error);
+  if (!pool) return false;
+  pk::PortInfo info;
+  if (!pk::port_start({port, nq, nq, pool, false, false, kRingDesc, kRingDesc}, &info, error))
     return false;
-  }
-  rte_eth_conf conf{};
-  if (int rc = rte_eth_dev_configure(port, static_cast<uint16_t>(nq), static_cast<uint16_t>(nq),
-                                     &conf);
-      rc != 0) {
-    *error = fmt::format("port {}: configure failed ({})", port, rte_strerror(-rc));
-    return false;
-  }
-  uint16_t nrx = kRingDesc, ntx = kRingDesc;
-  rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
-  int socket = rte_eth_dev_socket_id(port);
-  if (socket < 0) socket = 0;
-  for (unsigned q = 0; q < nq; ++q) {
-    if (int rc = rte_eth_rx_queue_setup(port, static_cast<uint16_t>(q), nrx,
-                                        static_cast<unsigned>(socket), nullptr, pool);
-        rc != 0) {
-      *error = fmt::format("port {}: RX queue {} setup failed ({})", port, q, rte_strerror(-rc));
-      return false;
-    }
-    if (int rc = rte_eth_tx_queue_setup(port, static_cast<uint16_t>(q), ntx,
-                                        static_cast<unsigned>(socket), nullptr);
-        rc != 0) {
-      *error = fmt::format("port {}: TX queue {} setup failed ({})", port, q, rte_strerror(-rc));
-      return false;
-    }
-  }
-  if (int rc = rte_eth_dev_start(port); rc != 0) {
-    *error = fmt::format("port {}: start failed ({})", port, rte_strerror(-rc));
-    return false;
-  }
   port_started = true;
-  rte_ether_addr mac{};
-  rte_eth_macaddr_get(port, &mac);
-  std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), me.mac.begin());
+  driver = info.driver;
+  me.mac = info.mac;
 
   // The link: a memif client is up once the server accepted it. A server that was still
   // setting up its port when we connected may have dropped us: restart the port (reconnect)

@@ -1,5 +1,6 @@
 """Shared harness for Cachet's black-box integration tests: start a server on a free loopback
-port, talk to it over raw sockets, stop it by pid, and collect check failures.
+port, talk to it over raw sockets, stop it by pid, and collect check failures. The benchmarks
+(perf/, ./perf/run) start and stop their processes and pick their ports with it too.
 
 Every test script takes the binary under test as its first positional argument (meson passes the
 built cachetd) or as `--server PATH`, so each test also runs against stock memcached:
@@ -169,11 +170,13 @@ def _die_with_parent():
         pass
 
 
-def spawn(cmd, log_path, cwd=None):
-    """Start cmd with stdout+stderr to log_path; remember it for stop_all()."""
+def spawn(cmd, log_path, cwd=None, stdin=None):
+    """Start cmd with stdout+stderr to log_path; remember it for stop_all(). stdin: a file, or
+    subprocess.PIPE (p.stdin then); nothing by default."""
     log = open(log_path, "ab")
     try:
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL if stdin is None else stdin,
+                             stdout=log, stderr=subprocess.STDOUT,
                              cwd=cwd, preexec_fn=_die_with_parent, close_fds=True)
     finally:
         log.close()
@@ -181,23 +184,26 @@ def spawn(cmd, log_path, cwd=None):
     return p
 
 
-def stop_pid(p, term_timeout=5.0):
-    """SIGTERM the process by pid, SIGKILL it after term_timeout; reap it. Returns exit code."""
+def stop_pid(p, term_timeout=5.0, sig=signal.SIGTERM):
+    """`sig` (SIGTERM) to the process by pid, SIGKILL after term_timeout; reap it. Returns the
+    exit code."""
     if p.poll() is None:
         try:
-            os.kill(p.pid, signal.SIGTERM)
+            os.kill(p.pid, sig)
         except ProcessLookupError:
             pass
         try:
             p.wait(timeout=term_timeout)
         except subprocess.TimeoutExpired:
-            print("process %d ignored SIGTERM for %.0f s, sending SIGKILL" % (p.pid, term_timeout),
-                  flush=True)
+            print("process %d ignored signal %d for %.0f s, sending SIGKILL"
+                  % (p.pid, sig, term_timeout), flush=True)
             try:
                 os.kill(p.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             p.wait(timeout=10)
+    if p.stdin:
+        p.stdin.close()
     _live_procs.pop(p.pid, None)
     return p.returncode
 
@@ -233,6 +239,16 @@ def run_tool(cmd, timeout_s):
         rc = None
     _live_procs.pop(p.pid, None)
     return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def tail(path, n=4000):
+    """The last n bytes of a log file as text ("" when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        return data[-n:].decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def rss_kb(pid):
@@ -277,10 +293,11 @@ class Server:
     """A cache server (cachetd or memcached) on a free loopback port.
 
     Flags are memcached's: -p PORT -U UDPPORT|0 -l 127.0.0.1 -m MB -t THREADS -c CONNS [-I SIZE]
-    plus `extra`. Use as a context manager or call stop()."""
+    plus `extra`. `port` fixes the port (a server restarted where its clients expect it).
+    Use as a context manager or call stop()."""
 
     def __init__(self, binary, udp=False, memory_mb=64, threads=2, conns=1024, item_max=None,
-                 extra=(), name=None, start_timeout=10.0):
+                 extra=(), name=None, start_timeout=10.0, port=None):
         self.binary = binary
         self.udp = udp
         self.name = name or os.path.basename(binary)
@@ -288,8 +305,8 @@ class Server:
         self.log_path = os.path.join(self.tmpdir, "server.log")
         self.proc = None
         last_err = None
-        for attempt in range(5):
-            port = free_port(udp_too=udp)
+        for attempt in range(1 if port else 5):
+            port = port or free_port(udp_too=udp)
             cmd = [binary, "-p", str(port), "-U", str(port if udp else 0), "-l", LOOPBACK,
                    "-m", str(memory_mb), "-t", str(threads), "-c", str(conns)]
             if item_max is not None:
@@ -354,12 +371,7 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
     def log_tail(self, n=4000):
-        try:
-            with open(self.log_path, "rb") as f:
-                data = f.read()
-            return data[-n:].decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return tail(self.log_path, n)
 
     def check_alive(self, t, when="at the end"):
         """Record a failure (with the server's log) if the server is no longer running."""

@@ -66,11 +66,8 @@ def section_config(t, c):
     t.check("supervisor.backoff_max_ms" in out and "metrics.port" in out,
             "config get lists control tunables", out)
     t.check("dataplane.port" not in out, "config get lists only run-time tunables", out)
-    # cachetd records `slabs automove` but the store's rebalancer ignores it: not offered.
-    t.check("dataplane.slab_automove" not in out, "slab_automove (does nothing yet) not offered",
-            out)
-    expect(t, c.ctl("config", "set", "dataplane.slab_automove", "1"), USAGE,
-           "slab_automove is refused", "dataplane.slab_automove")
+    for key in ("leases", "lease_window", "stale_window", "holdoff_max", "transient_ttl"):
+        t.check("dataplane." + key in out, "config get lists dataplane." + key, out)
 
     # verbosity: changed live, visible in cachetd's own stats settings
     expect(t, c.ctl("config", "set", "dataplane.verbosity", "2"), OK, "set verbosity", "was 0")
@@ -78,6 +75,7 @@ def section_config(t, c):
     expect(t, c.ctl("config", "get", "dataplane.verbosity"), OK, "get verbosity", " 2 ")
     expect(t, c.ctl("config", "set", "dataplane.verbosity", "0"), OK, "set verbosity back")
     t.eq(settings_over_tcp(c).get("verbosity"), b"0", "verbosity back to 0")
+    section_lease_tunables(t, c)
     # control's own tunables
     expect(t, c.ctl("config", "set", "supervisor.backoff_max_ms", "5000"), OK, "set backoff")
     expect(t, c.ctl("config", "get", "supervisor.backoff_max_ms"), OK, "get backoff", "5000")
@@ -100,6 +98,51 @@ def section_config(t, c):
     expect(t, c.ctl("config", "set", "dataplane.verbosity"), USAGE, "set without value")
     expect(t, c.ctl("config"), USAGE, "config without get/set")
     t.eq(settings_over_tcp(c).get("verbosity"), b"0", "bad values changed nothing")
+
+
+def lease_get(conn, key):
+    """A lease-get's first line and its data (the reply ends in END)."""
+    raw = conn.request(b"lease-get " + key.encode() + b"\r\n", term=b"END\r\n")
+    head, _, rest = raw.partition(b"\r\n")
+    return head, rest[: -len(b"\r\nEND\r\n")] if rest != b"END\r\n" else b""
+
+
+def section_lease_tunables(t, c):
+    """The lease tunables change what cachetd does, not only what it reports."""
+    with harness.Conn(c.port) as conn:
+        # stale_window: a deleted value is handed out as stale through lease-get, or not.
+        harness.set_item(conn, "st1", b"old")
+        conn.request(b"delete st1\r\n")
+        head, data = lease_get(conn, "st1")
+        t.check(head.startswith(b"LVALUE st1 ") and data == b"old",
+                "default stale window: lease-get after delete carries the stale value",
+                (head, data))
+        expect(t, c.ctl("config", "set", "dataplane.stale_window", "0"), OK, "stale_window 0")
+        t.eq(settings_over_tcp(c).get("stale_window"), b"0", "cachetd reports stale_window 0")
+        harness.set_item(conn, "st2", b"old")
+        conn.request(b"delete st2\r\n")
+        head, data = lease_get(conn, "st2")
+        t.check(head.startswith(b"LVALUE st2 ") and data == b"",
+                "stale_window 0: nothing kept after delete", (head, data))
+        expect(t, c.ctl("config", "set", "dataplane.stale_window", "10"), OK, "stale_window back")
+        # leases: off makes lease-get a get (a bare END on a miss, never LVALUE).
+        expect(t, c.ctl("config", "set", "dataplane.leases", "0"), OK, "leases 0")
+        t.eq(conn.request(b"lease-get nolease\r\n"), b"END\r\n", "leases 0: lease-get is a get")
+        expect(t, c.ctl("config", "set", "dataplane.leases", "1"), OK, "leases 1")
+        head, _ = lease_get(conn, "nolease")
+        t.check(head.startswith(b"LVALUE nolease ") and not head.startswith(b"LVALUE nolease 1 "),
+                "leases 1: a token again", head)
+        # holdoff_max: a hold-off above it is clamped to it (0: hold-offs off).
+        expect(t, c.ctl("config", "set", "dataplane.holdoff_max", "0"), OK, "holdoff_max 0")
+        conn.request(b"delete ho 30\r\n")
+        t.eq(conn.request(b"add ho 0 0 1\r\nx\r\n"), b"STORED\r\n",
+             "holdoff_max 0: delete k 30 holds nothing off")
+        expect(t, c.ctl("config", "set", "dataplane.holdoff_max", "60"), OK, "holdoff_max 60")
+        conn.request(b"delete ho 30\r\n")
+        t.eq(conn.request(b"add ho 0 0 1\r\nx\r\n"), b"NOT_STORED\r\n",
+             "holdoff_max 60: delete k 30 refuses add")
+    expect(t, c.ctl("config", "set", "dataplane.lease_window", "0"), USAGE, "lease_window 0",
+           "dataplane.lease_window")
 
 
 def section_metrics(t, c):

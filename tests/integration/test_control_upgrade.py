@@ -95,6 +95,18 @@ class Load:
         self.thread.join(timeout=20)
 
 
+def wait_requests(loads, base, more=100, timeout=60.0):
+    """True once every client made `more` requests beyond `base` (one count per client)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(ld.requests >= b + more for ld, b in zip(loads, base)):
+            return True
+        if any(ld.failures for ld in loads):
+            return False
+        time.sleep(0.01)
+    return False
+
+
 def main():
     a = tc.parse_args(__doc__)
     if not (tc.cachetd_supports(a.server, "--takeover") and
@@ -109,13 +121,17 @@ def main():
         preload(c.port)
         print("preloaded %d items in %.1f s" % (ITEMS, time.monotonic() - t0), flush=True)
         loads = [Load(c.port, "short", 0), Load(c.port, "short", 1), Load(c.port, "long", 2)]
-        time.sleep(0.5)
+        # Counts, not times: every client is running before the upgrade starts, and each one
+        # makes 100 more requests after it (served by the new cachetd) before the load stops.
+        t.check(wait_requests(loads, [0] * len(loads)), "every client ran before the upgrade",
+                str([ld.requests for ld in loads]))
         t.begin("upgrade under load")
         old = c.dataplane_pid()
         rc, out, err = c.ctl("upgrade", timeout=120)
         print(out, err, flush=True)
         t.eq(rc, 0, "cachetctl upgrade exit status")
-        time.sleep(0.5)
+        after = [ld.requests for ld in loads]
+        ran_after = wait_requests(loads, after)
         for ld in loads:
             ld.finish()
         t.check(c.dataplane_pid() != old, "a new cachetd serves")
@@ -124,8 +140,8 @@ def main():
               % (up.get("serve_ms"), up.get("total_ms")), flush=True)
         failures = [f for ld in loads for f in ld.failures]
         t.eq(failures[:10], [], "no request failed and no connection was refused")
-        t.check(all(ld.requests > 100 for ld in loads), "every client ran during the upgrade",
-                str([ld.requests for ld in loads]))
+        t.check(ran_after, "every client went on after the upgrade",
+                "at the upgrade's end %s, at the end %s" % (after, [ld.requests for ld in loads]))
         print("requests: %s; long-connection reconnects: %d"
               % ([ld.requests for ld in loads], loads[2].reconnects), flush=True)
         t.begin("every item after the upgrade")

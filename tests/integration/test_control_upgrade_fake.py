@@ -1,5 +1,5 @@
 """Upgrade orchestration of the real cachet-control against a fake cachetd that follows the
-upgrade contract (tests/unit/control/fake_cachetd.py): a successful upgrade with progress and
+upgrade contract (tests/integration/fake_cachetd.py): a successful upgrade with progress and
 timings and no refused connection while it runs, a refused one (incompatible arena layout: exit 4,
 the old cachetd keeps serving), the same with --discard-cache, a new binary that fails to start,
 one without --takeover, and restarts after an upgrade using the new binary.
@@ -17,8 +17,7 @@ import time
 import harness
 import test_control_common as tc
 
-FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit", "control",
-                    "fake_cachetd.py")
+FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_cachetd.py")
 
 
 def wrapper(directory, name, *fake_args):

@@ -7,7 +7,9 @@ legitimately differ:
   * the VERSION string;
   * the contents of stats replies (values, name sets and order differ between implementations):
     a run of STAT lines compares as one "<STAT lines>" entry; the names are checked against a
-    core list and the differences are printed for information.
+    core list and the differences are printed for information;
+  * the reviewed intended differences (differential_corpus.INTENDED, each with its reason):
+    memcached's reply is rewritten to the one Cachet gives on purpose, and each use is printed.
 Each case runs on its own connection. After each step a "version" request is sent as a sentinel,
 so the reply is complete when the sentinel's VERSION line arrives (steps that leave a line or a
 data block unfinished are sent without it and read until quiet). The two servers run the corpus
@@ -21,12 +23,13 @@ Run memcached against itself to validate the corpus:
 import difflib
 import hashlib
 import re
+import select
 import socket
 import threading
 import time
 
 import harness
-from differential_corpus import CASES, JOINED, Raw, Sleep
+from differential_corpus import CASES, INTENDED, JOINED, Raw, Sleep, apply_intended
 
 SENTINEL = b"version\r\n"
 STEP_TIMEOUT = 3.0
@@ -128,56 +131,82 @@ def count_versions(data):
     return (b"\n" + data).count(b"\nversion\r\n") + (b"\n" + data).count(b"\nversion\n")
 
 
+def recv_within(conn, seconds):
+    """Bytes the server sent within `seconds` (b"" when it closed), or None when it sent nothing.
+    Waits with select, never with the socket's timeout: the step's writer shares the socket."""
+    if not select.select([conn], [], [], max(0.0, seconds))[0]:
+        return None
+    try:
+        return conn.recv(1 << 20)
+    except ConnectionResetError:
+        return b""
+
+
 def read_step(conn, n_versions, deadline):
     """Read until n_versions VERSION lines have arrived (then a short tail), EOF or deadline."""
     buf = b""
-    closed = False
     while time.monotonic() < deadline:
         lines = buf.split(b"\r\n")
         if buf.endswith(b"\r\n") and sum(1 for ln in lines if ln.startswith(b"VERSION ")) \
                 >= n_versions:
-            conn.settimeout(0.02)
-            try:
-                more = conn.recv(1 << 20)
-                if not more:
-                    return buf, True, False
-                buf += more
-                continue
-            except socket.timeout:
+            more = recv_within(conn, 0.02)
+            if more is None:
                 return buf, False, False
-            except ConnectionResetError:
+            if not more:
                 return buf, True, False
-        conn.settimeout(max(0.001, deadline - time.monotonic()))
-        try:
-            chunk = conn.recv(1 << 20)
-        except socket.timeout:
+            buf += more
+            continue
+        chunk = recv_within(conn, max(0.001, deadline - time.monotonic()))
+        if chunk is None:
             break
-        except ConnectionResetError:
-            return buf, True, False
         if not chunk:
             return buf, True, False
         buf += chunk
-    return buf, closed, True
+    return buf, False, True
 
 
 def read_quiet(conn, quiet, deadline):
     buf = b""
     while time.monotonic() < deadline:
-        conn.settimeout(min(quiet, max(0.001, deadline - time.monotonic())))
-        try:
-            chunk = conn.recv(1 << 20)
-        except socket.timeout:
+        chunk = recv_within(conn, min(quiet, max(0.001, deadline - time.monotonic())))
+        if chunk is None:
             return buf, False
-        except ConnectionResetError:
-            return buf, True
         if not chunk:
             return buf, True
         buf += chunk
     return buf, False
 
 
-def run_case(port, name, steps, stat_names):
-    """Returns a list of (request bytes shown, [normalised reply entries]) per step."""
+class Writer(threading.Thread):
+    """Writes one step's bytes beside the reader; finish() waits for it, re-raises what it
+    raised and says whether the server had closed the connection."""
+
+    def __init__(self, send, sock, data):
+        super().__init__(daemon=True)
+        self.send, self.sock, self.data = send, sock, data
+        self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            self.send(self.sock, self.data)
+        except Exception as e:  # noqa: BLE001 - handed to finish()
+            self.error = e
+
+    def finish(self):
+        self.join()
+        if isinstance(self.error, (BrokenPipeError, ConnectionResetError)):
+            return True
+        if self.error is not None:
+            raise self.error
+        return False
+
+
+def run_case(port, name, steps, stat_names, send=None):
+    """Returns a list of (request bytes shown, [normalised reply entries]) per step. `send`
+    (sock, bytes) writes a step's bytes (default: at once); the differential fuzzer cuts them
+    into partial writes."""
+    send = send or (lambda sock, data: sock.sendall(data))
     casmap = CasMap()
     result = []
     sock = socket.create_connection((harness.LOOPBACK, port), timeout=5)
@@ -196,17 +225,20 @@ def run_case(port, name, steps, stat_names):
                 continue
             deadline = time.monotonic() + STEP_TIMEOUT
             use_sentinel = not raw and data.endswith(b"\n")
-            try:
-                sock.sendall(data + (SENTINEL if use_sentinel else b""))
-            except (BrokenPipeError, ConnectionResetError):
-                result.append((shown, ["<send failed: connection closed>"]))
-                closed = True
-                continue
+            # The step is written while its replies are read, as a client with a deep pipeline
+            # must: a server stops reading a connection whose replies are not read (memcached
+            # and Cachet both bound the output they hold), so writing a step of megabytes
+            # before reading would wait on the socket buffers' sizes.
+            writer = Writer(send, sock, data + (SENTINEL if use_sentinel else b""))
             if use_sentinel:
                 reply, closed, timed_out = read_step(sock, count_versions(data) + 1, deadline)
             else:
                 reply, closed = read_quiet(sock, step.quiet if raw else 0.3, deadline)
                 timed_out = False
+            if writer.finish():
+                result.append((shown, ["<send failed: connection closed>"]))
+                closed = True
+                continue
             entries = normalise(reply, casmap, stat_names) or ["<no reply>"]
             if timed_out:
                 entries.append("<no sentinel reply within %.0f s>" % STEP_TIMEOUT)
@@ -259,10 +291,13 @@ def main():
         t.check(not any(x.is_alive() for x in th), "corpus finished in time")
         print("corpus: %d cases in %.1f s" % (len(CASES), time.monotonic() - t0), flush=True)
         mismatched = 0
+        used = set()
         for name, _ in CASES:
             a, b = res_ref.get(name), res_sut.get(name)
             if name in JOINED:
                 a, b = join_steps(a), join_steps(b)
+            if not harness.is_memcached(args.server):
+                a = [(req, apply_intended(entries, used)) for req, entries in a or []]
             if args.dump:
                 print("== %s" % name)
                 for req, entries in a or []:
@@ -284,6 +319,10 @@ def main():
                     sa[1], sb[1], "memcached", "server", lineterm="", n=2)][2:]
             t.fail("case %s: replies differ from memcached" % name, "\n".join(lines))
         print("%d of %d cases differ" % (mismatched, len(CASES)), flush=True)
+        for d in INTENDED:
+            if d.name in used:
+                print("intended difference %s: memcached %r, Cachet %r: %s"
+                      % (d.name, d.memcached, d.cachet, d.why), flush=True)
 
         t.begin("stats names")
         for which in ("stats", "stats_settings", "stats_items_slabs"):

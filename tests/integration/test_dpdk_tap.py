@@ -19,12 +19,14 @@ import tempfile
 import time
 
 import harness
+import lease_dialogue as ld
 import hugepages
 import netns
 
 CACHET_IP = "10.211.0.2"
 CLIENT_IP = "10.211.0.1"
 UDP_PORT = 11311
+REPLY_MAX = 120000  # --udp-reply-max: the 100 KB value fits, twice does not
 
 
 def csum(data):
@@ -80,19 +82,44 @@ class Client:
             return None
 
 
-def udp_stats(cl):
+def udp_stats(cl, timeout=60.0):
+    """stats over UDP; a lost datagram (a busy machine) is asked again, up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    reply = cl.try_request(b"stats\r\n")
+    while reply is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no complete stats reply over UDP in %.0f s" % timeout)
+        reply = cl.try_request(b"stats\r\n")
     out = {}
-    for line in cl.request(b"stats\r\n").split(b"\r\n"):
+    for line in reply.split(b"\r\n"):
         p = line.split()
         if len(p) == 3 and p[0] == b"STAT":
             out[p[1].decode()] = p[2].decode()
     return out
 
 
+def delta(before, after, name):
+    return int(after.get(name, 0)) - int(before.get(name, 0))
+
+
+def wait_counts(cl, before, want, timeout=20.0):
+    """stats once every counter in `want` moved by at least its figure (or the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = udp_stats(cl)
+        d = drops(st)
+        d0 = drops(before)
+        moved = all((d.get(k[5:], 0) - d0.get(k[5:], 0) if k.startswith("drop_")
+                     else delta(before, st, k)) >= n for k, n in want.items())
+        if moved or time.monotonic() > deadline:
+            return st
+        time.sleep(0.05)
+
+
 def drops(st):
     total = {}
     for k, v in st.items():
-        if ":drop_" in k:
+        if k.startswith("dpdk:") and ":drop_" in k:
             reason = k.split(":drop_")[1]
             total[reason] = total.get(reason, 0) + int(v)
     return total
@@ -137,6 +164,9 @@ def run_checks(t, args, srv_ns, cli_ns, tap, exception):
         t.eq(cl.request(b"delete k2\r\n"), b"DELETED\r\n", "delete")
         t.eq(cl.request(b"get k2\r\n"), b"END\r\n", "get after delete")
 
+        # mcrouter's lease dialect and hold-off over the bypass path, byte for byte.
+        ld.run(t, lambda data, term: cl.request(data), b"dpdk:")
+
         t.begin("100 KB value split into datagrams")
         big = bytes(random.Random(7).randrange(256) for _ in range(100 * 1024))
         t.eq(cl.request(b"set big 0 0 0\r\n\r\n"), b"STORED\r\n", "empty start")
@@ -166,34 +196,67 @@ def run_checks(t, args, srv_ns, cli_ns, tap, exception):
             "ip_header": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17, u(good), total=2000),
             "udp_length": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17, u(good, length=900)),
             "udp_checksum": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17, u(good, bad_csum=True)),
-            "frame_header": eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17,
-                                               u(harness.udp_frame(1, b"get k1\r\n", total=2))),
         }
-        reserved = eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17,
-                                      u(harness.udp_frame(1, b"get k1\r\n", reserved=1)))
+        # The dataplane's frame check, the same on both paths (memcached's rules).
+        udp_frames = {
+            "frame_multipart": u(harness.udp_frame(1, b"get k1\r\n", total=2)),
+            "frame_short": u(harness.udp_frame(1, b"")),
+        }
         raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
         raw.bind((tap, 0))
         for name, f in frames.items():
             for _ in range(3):
                 raw.send(f)
-        for _ in range(3):
-            raw.send(reserved)
+        for f in udp_frames.values():
+            for _ in range(3):
+                raw.send(eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17, f))
         # A flood from one (spoofed) source: over --dpdk-src-rate, dropped.
         flood = eth(0x0800) + ipv4("10.211.0.77", CACHET_IP, 17,
                                    udp("10.211.0.77", CACHET_IP, 40001, UDP_PORT, good))
         for _ in range(args.flood):
             raw.send(flood)
-        time.sleep(0.5)
-        after = udp_stats(cl)
+        # Every frame sent is counted somewhere: wait for the counts, not for a time.
+        want = {"drop_" + n: 3 for n in frames}
+        want.update({"udp_drop_" + n: 3 for n in udp_frames})
+        after = wait_counts(cl, before, want)
         d0, d1 = drops(before), drops(after)
         for name in frames:
             t.check(d1.get(name, 0) - d0.get(name, 0) >= 3, "drop_%s counted" % name,
                     "before %s after %s" % (d0.get(name), d1.get(name)))
-        t.check(d1.get("frame_header", 0) - d0.get("frame_header", 0) >= 6,
-                "reserved != 0 counted as frame_header")
-        limited = d1.get("rate_limited", 0) - d0.get("rate_limited", 0)
+        for name in udp_frames:
+            t.eq(delta(before, after, "udp_drop_" + name), 3, "udp_drop_%s counted" % name)
+        rid = (cl.rid + 7) & 0xffff
+        cl.s.sendto(harness.udp_frame(rid, b"get k1\r\n", reserved=1), (CACHET_IP, UDP_PORT))
+        data, _ = cl.s.recvfrom(65536)
+        t.eq(data[8:], b"VALUE k1 5 5\r\nhello\r\nEND\r\n", "reserved != 0 ignored: served")
+        after = wait_counts(cl, before, {"dpdk:lcore0:datagrams": args.flood})
+        limited = delta(before, after, "udp_drop_rate_limited")
         t.check(limited > 0 and limited < args.flood, "flood from one source rate limited",
-                "rate_limited moved by %d of %d" % (limited, args.flood))
+                "udp_drop_rate_limited moved by %d of %d" % (limited, args.flood))
+
+        t.begin("reply bound: a spoofed small get of a large value")
+        # The victim: a socket on the client host whose address the request claims.
+        victim = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        victim.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        victim.bind((CLIENT_IP, 40002))
+        before = udp_stats(cl)
+        spoofed = harness.udp_frame(9, b"get big big\r\n")
+        raw.send(eth(0x0800) + ipv4(CLIENT_IP, CACHET_IP, 17,
+                                    udp(CLIENT_IP, CACHET_IP, 40002, UDP_PORT, spoofed)))
+        after = wait_counts(cl, before, {"udp_drop_reply_cut": 1})
+        got = []
+        victim.settimeout(0.3)
+        try:
+            while True:
+                got.append(victim.recv(65536))
+        except socket.timeout:
+            pass
+        victim.close()
+        toward_victim = sum(len(d) for d in got)
+        t.check(len(spoofed) <= 21 and 0 < toward_victim <= REPLY_MAX,
+                "a %d-byte get sent %d reply bytes toward its source (bound %d, the value is "
+                "%d bytes twice)" % (len(spoofed), toward_victim, REPLY_MAX, len(big)))
+        t.check(delta(before, after, "udp_drop_reply_cut") > 0, "the rest counted as reply_cut")
         t.eq(cl.request(b"get k1\r\n"), b"VALUE k1 5 5\r\nhello\r\nEND\r\n",
              "still answering, item intact")
         t.check(int(after.get("dpdk:lcore0:requests", 0)) > 0, "per-lcore request counter")
@@ -217,6 +280,10 @@ def run_checks(t, args, srv_ns, cli_ns, tap, exception):
                     break
                 buf += chunk
             t.eq(buf, want, "TCP get of the UDP-written value, byte-exact")
+            st = udp_stats(cl)  # over UDP (DPDK): the kernel path's connection is in it too
+            t.check(int(st.get("curr_connections", 0)) >= 1 and
+                    int(st.get("bytes_read", 0)) > 0, "stats over UDP counts the TCP connection",
+                    "curr_connections %s" % st.get("curr_connections"))
             c.close()
 
 
@@ -296,7 +363,7 @@ def main():
     eal = "-l 0 --no-pci %s --file-prefix cachet-t%s %s" % (mem, tag, vdevs)
     cmd = ["ip", "netns", "exec", srv_ns, args.server, "--driver", "dpdk", "--dpdk-args", eal,
            "--dpdk-ip", CACHET_IP + "/24", "-U", str(UDP_PORT), "-m", "64",
-           "--dpdk-src-rate", "2000", "-v"] + extra
+           "--dpdk-src-rate", "2000", "--udp-reply-max", str(REPLY_MAX), "-v"] + extra
     if not args.exception_path:
         cmd += ["-p", "0"]
     tmp = tempfile.mkdtemp(prefix="cachet-dpdk-")

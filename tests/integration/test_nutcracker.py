@@ -1,9 +1,12 @@
-"""nutcracker (twemproxy 0.5.0) in front of two instances of the server, with a generated YAML
+"""nutcracker (twemproxy 0.5.0) in front of instances of the server, with a generated YAML
 config on free loopback ports (memcache is selected by "redis: false"; twemproxy has no
 "memcache:" directive and rejects the file if one is given); pymemcache talks to the proxy.
 Checks that set/get/multiget/delete/incr/decr/add/replace/append/prepend/gets+cas/touch work
 through the proxy, that a multiget spanning both servers returns every key, that keys land on
-both backends (read back directly), and that large and binary values pass byte-exact. nutcracker is stopped by its pid.
+both backends (read back directly), and that large and binary values pass byte-exact. Then
+three backends with auto_eject_hosts: every command lands on the backend that ketama names
+(ketama.py, read back directly), and with one backend killed the proxy keeps answering for the
+keys of the others. nutcracker is stopped by its pid.
 """
 
 import os
@@ -13,24 +16,28 @@ import tempfile
 import time
 
 import harness
+import ketama
 from pymemcache.client.base import Client
 
 # md5 + ketama (libmemcached's ketama). With fnv1a_64 + ketama twemproxy 0.5.0 put all 100 test
 # keys on one backend.
 CONFIG = """cachet:
   listen: {listen}
-  hash: md5
+  hash: {hash}
   distribution: ketama
   timeout: 3000
   redis: false
-  auto_eject_hosts: false
+  auto_eject_hosts: {eject}
+  server_failure_limit: 1
+  server_retry_timeout: 60000
   preconnect: true
   servers:
 {servers}
 """
 
 
-def start_proxy(backends, workdir):
+def start_proxy(backends, workdir, eject=False, hash="md5"):
+    """nutcracker with ketama over backends named backend0, backend1, ...; (proc, port)."""
     tool = shutil.which("nutcracker") or "/usr/sbin/nutcracker"
     last = None
     for _ in range(5):
@@ -39,7 +46,7 @@ def start_proxy(backends, workdir):
         conf = os.path.join(workdir, "nutcracker.yml")
         with open(conf, "w") as f:
             f.write(CONFIG.format(
-                listen="%s:%d" % (harness.LOOPBACK, port),
+                listen="%s:%d" % (harness.LOOPBACK, port), eject=str(eject).lower(), hash=hash,
                 servers="\n".join("   - %s:%d:1 backend%d" % (harness.LOOPBACK, b.port, i)
                                   for i, b in enumerate(backends))))
         log = os.path.join(workdir, "nutcracker.log")
@@ -65,6 +72,73 @@ def start_proxy(backends, workdir):
                                                              if os.path.exists(log) else "")
         harness.stop_pid(proc)
     raise RuntimeError(last)
+
+
+def three_backends(t, server, workdir):
+    """Every command lands where ketama says; one backend gone, the others' keys still answer."""
+    backends = [harness.Server(server, name="backend%d" % i) for i in range(3)]
+    ring = ketama.Ketama(["backend%d" % i for i in range(3)])
+    proxy = None
+    try:
+        proxy, pport = start_proxy(backends, workdir, eject=True)
+        c = Client((harness.LOOPBACK, pport), connect_timeout=5, timeout=5, default_noreply=False)
+        direct = [Client((harness.LOOPBACK, b.port), connect_timeout=5, timeout=5)
+                  for b in backends]
+        keys = [b"k3:%d" % i for i in range(60)]
+        owner = {k: ring.owner(k) for k in keys}
+        t.begin("three backends: each command lands on the backend ketama names")
+        t.check(len(set(owner.values())) == 3, "ketama spreads 60 keys over all three",
+                "%r" % sorted(owner.values()))
+        for k in keys:
+            c.set(k, b"v:" + k, noreply=False)
+        placed = sum(1 for k in keys
+                     if [d.get(k) for d in direct] ==
+                     [b"v:" + k if i == owner[k] else None for i in range(3)])
+        t.eq(placed, len(keys), "set: each key on its ketama backend only")
+        t.eq(c.get_many(keys), {k: b"v:" + k for k in keys}, "multiget through the proxy")
+        n = keys[0]
+        c.set(n, b"10", noreply=False)
+        t.eq(c.incr(n, 5), 15, "incr through the proxy")
+        t.eq(direct[owner[n]].get(n), b"15", "incr landed on the owner")
+        v, cas = c.gets(keys[1])
+        t.eq(c.cas(keys[1], b"swapped", cas, noreply=False), True, "cas through the proxy")
+        t.eq(direct[owner[keys[1]]].get(keys[1]), b"swapped", "cas landed on the owner")
+        t.eq(c.delete(keys[2], noreply=False), True, "delete through the proxy")
+        t.eq(direct[owner[keys[2]]].get(keys[2]), None, "delete landed on the owner")
+
+        t.begin("one backend killed: the proxy keeps answering for the others' keys")
+        dead = owner[keys[3]]
+        backends[dead].stop()
+        alive_keys = [k for k in keys[3:] if owner[k] != dead]
+        # Until it is ejected a request for the dead backend's keys fails; keys of the others
+        # must answer all along.
+        got = {k: c.get(k) for k in alive_keys}
+        t.eq(got, {k: b"v:" + k for k in alive_keys}, "every key of a live backend still hits")
+        dead_key = keys[3]
+
+        def remapped():
+            try:
+                return c.get(dead_key) is None  # ejected: a miss on another backend
+            except Exception:  # noqa: BLE001 - the proxy's error until it ejects the host
+                return False
+        deadline = time.monotonic() + 30
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            ok = remapped()
+            if not ok:
+                time.sleep(0.2)
+        t.check(ok, "the dead backend's keys are ejected to the others (a miss, not an error)")
+        t.eq(c.set(dead_key, b"again", noreply=False), True, "and can be stored again")
+        t.eq(c.get(dead_key), b"again", "read back")
+        t.check(proxy.poll() is None, "nutcracker still running")
+        for d in direct:
+            d.close()
+        c.close()
+    finally:
+        if proxy:
+            harness.stop_pid(proxy)
+        for b in backends:
+            b.stop()
 
 
 def main():
@@ -137,6 +211,7 @@ def main():
                 harness.stop_pid(proxy)
             b0.check_alive(t)
             b1.check_alive(t)
+        three_backends(t, args.server, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return t.finish()

@@ -147,7 +147,8 @@ def main():
         except subprocess.TimeoutExpired:
             pass
         t.check(old.poll() is not None, "old cachetd exited", tail())
-        t.eq(old.returncode, 0, "old cachetd exit status")
+        t.check(old.returncode == 0, "old cachetd exit status 0",
+                "exit status %s\n%s" % (old.returncode, tail()))
         t.check(new.poll() is None, "new cachetd running", tail())
         elapsed = time.monotonic() - began
         time.sleep(0.5)

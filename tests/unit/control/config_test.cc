@@ -24,6 +24,7 @@ std::string other_value(const OptionInfo& o) {
   const std::string name = o.name();
   if (name == "control.socket") return "'/tmp/x/control.sock'";
   if (name == "control.log_level") return "'debug'";
+  if (name == "invalidate.socket") return "'/tmp/x/invalidate.sock'";
   if (name == "dataplane.binary") return "'/opt/cachet/cachetd'";
   if (name == "dataplane.arena") return "'my-arena'";
   if (name == "dataplane.listen") return "'127.0.0.2'";
@@ -34,6 +35,10 @@ std::string other_value(const OptionInfo& o) {
   if (name == "dataplane.item_size_max") return "524288";
   if (name == "dataplane.chunk_min") return "96";
   if (name == "dataplane.memory_mb") return "128";
+  if (o.hi > o.lo) {  // in range and not the default: the tunables
+    const int64_t def = std::stoll(value_toml(Config{}, o));
+    return std::to_string(def == o.hi ? o.lo : o.hi);
+  }
   return std::to_string(o.lo > 7 ? o.lo + 1 : 7);  // the other integers
 }
 
@@ -50,9 +55,16 @@ TEST(Config, DefaultsAreCachetdDefaults) {
   EXPECT_DOUBLE_EQ(c.dataplane_growth_factor, s.store.growth_factor);
   EXPECT_EQ(c.dataplane_listen, s.net.listen);
   EXPECT_EQ(c.dataplane_driver, s.driver);
+  EXPECT_EQ(c.dataplane_tunables.slab_automove, s.tunables.slab_automove);
+  EXPECT_EQ(c.dataplane_tunables.slab_automove_interval_ms, s.tunables.slab_automove_interval_ms);
+  EXPECT_EQ(c.dataplane_tunables.slab_automove_threshold, s.tunables.slab_automove_threshold);
+  EXPECT_EQ(c.dataplane_tunables.transient_ttl, s.tunables.transient_ttl);
+  EXPECT_EQ(c.dataplane_maintenance_threads, s.maintenance_threads);
   EXPECT_EQ(c.metrics_port, 9211);
   EXPECT_EQ(c.supervisor_backoff_initial_ms, 100);
   EXPECT_EQ(c.supervisor_backoff_max_ms, 30000);
+  EXPECT_EQ(c.dataplane_tunables.lease_window, s.tunables.lease_window);
+  EXPECT_EQ(c.dataplane_tunables.stale_window, s.tunables.stale_window);
 }
 
 TEST(Config, EveryKeyIsReadFromToml) {
@@ -114,7 +126,11 @@ TEST(Config, BadInputNamesTheKey) {
       {"[dataplane]\ngrowth_factor = 0.5\n", "dataplane.growth_factor", "0.5"},
       {"[dataplane]\ngrowth_factor = 'big'\n", "dataplane.growth_factor", "number"},
       {"[dataplane]\ndriver = 'netmap'\n", "dataplane.driver", "netmap"},
-      {"[dataplane]\nverbosity = 3\n", "dataplane.verbosity", "0-2"},
+      {"[dataplane]\nverbosity = 4\n", "dataplane.verbosity", "0-3"},
+      {"[dataplane]\nlease_window = 0\n", "dataplane.lease_window", "1-3600"},
+      {"[dataplane]\nstale_window = 'x'\n", "dataplane.stale_window", "integer"},
+      {"[dataplane]\nholdoff_max = 100000\n", "dataplane.holdoff_max", "0-86400"},
+      {"[dataplane]\nleases = 2\n", "dataplane.leases", "0-1"},
       {"[dataplane]\nextra_args = '-v'\n", "dataplane.extra_args", "array"},
       {"[dataplane]\nextra_args = [1]\n", "dataplane.extra_args", "array of strings"},
       {"[dataplane]\nbinary = 3\n", "dataplane.binary", "string"},

@@ -36,7 +36,7 @@ TEST(Launch, ConfigValuesBecomeFlags) {
   c.dataplane_port = 11311;
   c.dataplane_memory_mb = 256;
   c.dataplane_threads = 2;
-  c.dataplane_verbosity = 2;
+  c.dataplane_tunables.verbosity = 2;
   c.dataplane_growth_factor = 1.25;
   c.dataplane_extra_args = {"-c", "99"};
   LaunchPlan p;
@@ -45,7 +45,7 @@ TEST(Launch, ConfigValuesBecomeFlags) {
   EXPECT_EQ(joined(p.args), "--shm cachet-11311 -p 11311 -t 2 -m 256 -f 1.25 -v -v -c 99");
   EXPECT_EQ(p.settings.store.memory_mb, 256u);
   EXPECT_EQ(p.settings.net.max_conns, 99u);
-  EXPECT_EQ(p.settings.verbosity, 2);
+  EXPECT_EQ(p.settings.tunables.verbosity, 2);
 }
 
 TEST(Launch, OverridesWinAndNameTheArena) {
@@ -67,11 +67,11 @@ TEST(Launch, OverridesWinAndNameTheArena) {
 
 TEST(Launch, VerbosityFromOverridesReplacesTheConfigs) {
   Config c = with_binary();
-  c.dataplane_verbosity = 1;
+  c.dataplane_tunables.verbosity = 1;
   LaunchPlan p;
   std::string err;
   ASSERT_TRUE(make_plan(c, {"-vv"}, &p, &err)) << err;
-  EXPECT_EQ(p.settings.verbosity, 2);
+  EXPECT_EQ(p.settings.tunables.verbosity, 2);
   EXPECT_EQ(override_verbosity({"-vv"}), 2);
   EXPECT_EQ(override_verbosity({"-p", "1"}), -1);
   EXPECT_EQ(override_verbosity({"-I", "4m"}), -1);  // -I alone is not refused here

@@ -24,7 +24,8 @@ const StatList kGeneral = {
     {"cas_hits", "1"},      {"cas_misses", "1"},    {"cas_badval", "1"},
     {"curr_items", "5"},    {"bytes", "500"},       {"limit_maxbytes", "67108864"},
     {"evictions", "2"},     {"hash_power_level", "10"}, {"dpdk:lcore1:requests", "99"},
-    {"threads", "4"}};
+    {"threads", "4"},       {"slabs_moved", "12"},  {"maintenance:reclaim:items", "300"},
+    {"maintenance:reclaim:usec", "2500000"}, {"maintenance:rebalance:pages", "12"}};
 const StatList kSlabs = {{"1:chunk_size", "64"}, {"1:total_pages", "1"},
                          {"active_slabs", "1"},  {"total_malloced", "1048576"}};
 const StatList kItems = {{"items:1:number", "5"}, {"items:1:evicted", "2"}};
@@ -52,6 +53,11 @@ TEST(Metrics, MemcachedExporterNames) {
   EXPECT_TRUE(has_line(m, "memcached_slab_items_evicted_total{slab=\"1\"} 2"));
   EXPECT_TRUE(has_line(m, "cachet_hash_power_level 10"));
   EXPECT_TRUE(has_line(m, "cachet_dpdk_requests{worker=\"lcore1\"} 99"));
+  // The maintenance engine's figures, by task.
+  EXPECT_TRUE(has_line(m, "cachet_slabs_moved 12"));
+  EXPECT_TRUE(has_line(m, "cachet_maintenance_items_total{task=\"reclaim\"} 300"));
+  EXPECT_TRUE(has_line(m, "cachet_maintenance_seconds_total{task=\"reclaim\"} 2.5"));
+  EXPECT_TRUE(has_line(m, "cachet_maintenance_pages_total{task=\"rebalance\"} 12"));
   EXPECT_TRUE(has_line(m, "cachet_control_restarts_total 3"));
   EXPECT_TRUE(has_line(m, "cachet_control_upgrades_total{result=\"ok\"} 1"));
   EXPECT_EQ(m.find("cachet_pid"), std::string::npos) << "pid is not a metric";

@@ -29,6 +29,32 @@ TEST(Views, SlabTable) {
   EXPECT_EQ(std::count(t.begin(), t.end(), '\n'), 5) << t;  // header, 2 classes, all, malloced
 }
 
+TEST(Views, SlabTableShowsPagesMovingAndTheLiveFrameTheirRate) {
+  TopSample a, b;
+  a.t_ms = 0;
+  b.t_ms = 2000;
+  a.slabs = {{"1:chunk_size", "64"}, {"1:total_pages", "5"}, {"7:chunk_size", "512"},
+             {"7:total_pages", "1"}};
+  b.slabs = {{"1:chunk_size", "64"}, {"1:total_pages", "3"}, {"7:chunk_size", "512"},
+             {"7:total_pages", "3"}, {"9:chunk_size", "900"}, {"9:total_pages", "1"}};
+  b.items = {{"items:7:number", "40"}};
+  a.stats = {{"slabs_moved", "10"}, {"reclaimed", "100"}, {"transient_reaped", "50"}};
+  b.stats = {{"slabs_moved", "13"}, {"reclaimed", "300"}, {"transient_reaped", "150"},
+             {"crawler_reclaimed", "40"}, {"slab_reassign_running", "1"},
+             {"slab_reassign_rescues", "77"}};
+  const std::string t = format_slabs_live(a, b, "H\n");
+  EXPECT_EQ(t.rfind("H\n", 0), 0u);
+  EXPECT_NE(t.find(" 3 -2 "), std::string::npos) << t;  // class 1 gave two pages
+  EXPECT_NE(t.find(" 3 +2 "), std::string::npos) << t;  // class 7 got them
+  EXPECT_NE(t.find(" 1 +1 "), std::string::npos) << t;  // class 9 is new
+  EXPECT_NE(t.find("reclaimed/s      100"), std::string::npos) << t;
+  EXPECT_NE(t.find("(transient 50, sweeps 20)"), std::string::npos) << t;
+  EXPECT_NE(t.find("pages moved/s 1.5"), std::string::npos) << t;
+  EXPECT_NE(t.find("moving now 1   relocated items 77"), std::string::npos) << t;
+  // top carries the same reclaim and moves line.
+  EXPECT_NE(format_top(a, b, "").find("pages moved/s 1.5   slabs_moved 13"), std::string::npos);
+}
+
 TEST(Views, HumanBytes) {
   EXPECT_EQ(human_bytes(0), "0");
   EXPECT_EQ(human_bytes(1023), "1023");
@@ -75,6 +101,33 @@ TEST(Views, StatusAndConfig) {
   EXPECT_EQ(stats_from_json(json::array({{"a", "1"}, {"b", 2}})).size(), 1u);
 }
 
+TEST(Views, Invalidate) {
+  const json st = json::parse(R"({"pid": 42, "uptime_s": 9, "config": "/etc/i.toml",
+    "metrics": "off",
+    "source": {"state": "waiting", "error": "cannot connect", "slot": "s1", "publication": "p1",
+               "confirmed_lsn": "0/16", "received_lsn": "0/20", "wal_end": "0/30",
+               "lag_bytes": 26, "lag_seconds": 1.5, "problems": ["rule x: no table"],
+               "warnings": []},
+    "pipeline": {"commits": 5, "keys": 9, "inflight": 1, "max_inflight": 4096,
+                 "deletes_per_packet": 4.5, "merged": 2, "keys_rejected": 1,
+                 "redelivered_deletes": 3},
+    "pools": [{"name": "west", "router": false, "servers": [
+      {"address": "10.0.0.1:11211", "state": "down", "last_error": "connect: refused",
+       "deletes_sent": 7, "deleted": 6, "not_found": 1, "packets": 2, "failures": 1,
+       "spool_deletes": 12, "spool_bytes": 2048, "spool_full": true}]}],
+    "auditor": {"sample_rate": 0.001, "samples": 3, "checked": 2, "misses": 0, "skipped": 1}})");
+  const std::string t = format_invalidate(st);
+  for (const char* want : {"pid 42", "waiting (cannot connect)", "slot s1", "confirmed 0/16",
+                           "lag 26 B, 1.500 s", "problem: rule x: no table", "commits 5",
+                           "in flight 1/4096", "deletes per packet 4.5", "repeated after restart 3",
+                           "pool west", "10.0.0.1:11211", "2.0K  FULL",
+                           "last error: connect: refused", "misses 0"})
+    EXPECT_NE(t.find(want), std::string::npos) << want << " not in:\n" << t;
+  const std::string s = format_status({{"invalidate", {{"state", "streaming"}, {"servers_up", "2/3"}}}});
+  EXPECT_NE(s.find("cachet-invalidate"), std::string::npos) << s;
+  EXPECT_NE(s.find("2/3"), std::string::npos) << s;
+}
+
 TEST(Views, ExitStatuses) {
   EXPECT_EQ(exit_status_for({{"ok", true}}), kExitOk);
   EXPECT_EQ(exit_status_for({{"ok", false}, {"code", "no_control"}}), kExitNoControl);
@@ -94,15 +147,28 @@ TEST(Views, NoControlProcess) {
 TEST(Tunables, Table) {
   const DataplaneTunable* v = find_dataplane_tunable("dataplane.verbosity");
   ASSERT_NE(v, nullptr);
-  EXPECT_EQ(tunable_command(*v, 2), "verbosity 2");
-  // Not offered while the store's rebalancer ignores it (see tunables.hh).
-  EXPECT_EQ(find_dataplane_tunable("dataplane.slab_automove"), nullptr);
+  EXPECT_EQ(tunable_command(*v, 2), "tunable verbosity 2");
+  // Every entry of cachetd's table is offered, under its own name.
+#define CACHET_X(name, def, lo, hi, desc)                                  \
+  ASSERT_NE(find_dataplane_tunable("dataplane." #name), nullptr) << #name; \
+  EXPECT_EQ(find_dataplane_tunable("dataplane." #name)->settings_key, #name);
+  CACHET_TUNABLES(CACHET_X)
+#undef CACHET_X
+  // Absurd values are refused with a message naming the key.
+  const DataplaneTunable* i = find_dataplane_tunable("dataplane.slab_automove_interval_ms");
+  ASSERT_NE(i, nullptr);
+  int64_t x0;
+  std::string err0;
+  EXPECT_FALSE(parse_tunable_value(*i, "99", &x0, &err0));
+  EXPECT_NE(err0.find("dataplane.slab_automove_interval_ms"), std::string::npos) << err0;
+  EXPECT_FALSE(parse_tunable_value(*find_dataplane_tunable("dataplane.slab_automove"), "3", &x0,
+                                   &err0));
   EXPECT_EQ(find_dataplane_tunable("verbosity"), nullptr);  // full names only
   int64_t x;
   std::string err;
   EXPECT_TRUE(parse_tunable_value(*v, "2", &x, &err));
   EXPECT_EQ(x, 2);
-  for (const char* bad : {"3", "-1", "", "1x", "on"}) {
+  for (const char* bad : {"4", "-1", "", "1x", "on"}) {
     EXPECT_FALSE(parse_tunable_value(*v, bad, &x, &err)) << bad;
     EXPECT_NE(err.find("dataplane.verbosity"), std::string::npos) << err;
   }

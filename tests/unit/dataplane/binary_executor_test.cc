@@ -30,7 +30,7 @@ class BinaryExecutorTest : public DataplaneTest {
  public:
   void SetUp() override {
     DataplaneTest::SetUp();
-    bin = std::make_unique<BinaryExecutor>(*shared, 0);
+    bin = std::make_unique<BinaryExecutor>(*shared, exec->rules());
   }
 
   // Parses and executes every request in `in`, swallowing what the parser says to swallow.

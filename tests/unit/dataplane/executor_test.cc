@@ -124,7 +124,7 @@ TEST_F(ExecutorTest, NoreplyProducesNoBytes) {
   EXPECT_EQ(run("set a 0 0 abc noreply\r\n"
                 "incr a abc noreply\r\n"
                 "touch a abc noreply\r\n"
-                "delete a 1 noreply\r\n"
+                "delete a x noreply\r\n"
                 "flush_all abc noreply\r\n"
                 "set a 0 0 3 noreply\r\nbarx\r\n"),
             "ERROR\r\n");  // the "\n" after the bad chunk's 5 bytes is an empty command line
@@ -167,9 +167,13 @@ TEST_F(ExecutorTest, IncrDecr) {
 }
 
 TEST_F(ExecutorTest, DeleteTouchGat) {
+  // A positive time is the paper's hold-off (see HoldOff); anything else not 0 or noreply
+  // gets memcached's usage line.
   EXPECT_EQ(run("delete nokey\r\nset d 0 0 1\r\nx\r\ndelete d\r\ndelete d 0\r\ndelete d 1\r\n"
-                "delete d x\r\ndelete d 0 x\r\ndelete\r\ndelete a b c d\r\n"),
-            "NOT_FOUND\r\nSTORED\r\nDELETED\r\nNOT_FOUND\r\n"
+                "delete d x\r\ndelete d 0 x\r\ndelete d -1\r\ndelete d +1\r\ndelete\r\n"
+                "delete a b c d\r\n"),
+            "NOT_FOUND\r\nSTORED\r\nDELETED\r\nNOT_FOUND\r\nNOT_FOUND\r\n"
+            "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
             "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
             "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
             "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
@@ -188,7 +192,7 @@ TEST_F(ExecutorTest, DeleteTouchGat) {
   EXPECT_EQ(run("gat -1 t\r\nget t\r\n"), "VALUE t 0 1\r\nx\r\nEND\r\nEND\r\n");
   auto t = totals();
   EXPECT_EQ(t.delete_hits, 1u);
-  EXPECT_EQ(t.delete_misses, 2u);
+  EXPECT_EQ(t.delete_misses, 3u);
   EXPECT_EQ(t.cmd_touch, 8u);  // 4 touch + 4 gat keys
   EXPECT_EQ(t.touch_hits, 6u);
   EXPECT_EQ(t.touch_misses, 2u);
@@ -261,9 +265,13 @@ TEST_F(ExecutorTest, SmallCommands) {
                 "verbosity 1 2 3\r\nverbosity -1\r\n"),
             "OK\r\nERROR\r\nCLIENT_ERROR bad command line format\r\nOK\r\nERROR\r\n"
             "CLIENT_ERROR bad command line format\r\n");
-  EXPECT_EQ(settings.verbosity, 1);
+  EXPECT_EQ(tunables->verbosity(), 1);
+  EXPECT_EQ(common::log::g_level.load(), static_cast<int>(common::log::Level::info));
   EXPECT_EQ(run("verbosity 9999999999\r\n"), "OK\r\n");
-  EXPECT_EQ(settings.verbosity, 2);  // capped at memcached's maximum
+  EXPECT_EQ(tunables->verbosity(), 2);  // capped at memcached's maximum
+  EXPECT_EQ(common::log::g_level.load(), static_cast<int>(common::log::Level::debug));
+  run("verbosity 0\r\n");
+  EXPECT_EQ(common::log::g_level.load(), static_cast<int>(common::log::Level::warn));
   EXPECT_EQ(run("shutdown\r\nmn\r\n"), "ERROR: shutdown not enabled\r\nMN\r\n");
   // The arena cannot be resized: only the current limit (8 MB here) is accepted.
   EXPECT_EQ(run("cache_memlimit 8\r\ncache_memlimit 64\r\ncache_memlimit 7\r\n"

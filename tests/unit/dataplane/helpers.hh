@@ -26,7 +26,8 @@ class DataplaneTest : public ::testing::Test {
     store = store::Store::open(settings.store, &err);
     ASSERT_TRUE(store) << err;
     board = std::make_unique<StatsBoard>(1);
-    shared = std::make_unique<ExecShared>(*store, settings, *board, 1000);
+    tunables = std::make_unique<Tunables>(settings.tunables);
+    shared = std::make_unique<ExecShared>(*store, settings, *tunables, *board, 1000);
     exec = std::make_unique<Executor>(*shared, 0);
   }
 
@@ -45,7 +46,7 @@ class DataplaneTest : public ::testing::Test {
       }
       pos += r.consumed;
       pos += std::min<size_t>(r.swallow, in.size() - pos);
-      if (exec->execute(r.req, out) == Executor::After::close) {
+      if (exec->execute(r.req, out, admin) == Executor::After::close) {
         if (closed) *closed = true;
         break;
       }
@@ -56,8 +57,10 @@ class DataplaneTest : public ::testing::Test {
   StatTotals totals() const { return board->totals(); }
 
   Settings settings;
+  bool admin = false;  // run() as over the admin socket
   std::unique_ptr<store::Store> store;
   std::unique_ptr<StatsBoard> board;
+  std::unique_ptr<Tunables> tunables;
   std::unique_ptr<ExecShared> shared;
   std::unique_ptr<Executor> exec;
 };

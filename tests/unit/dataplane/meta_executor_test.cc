@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include <string>
 
 #include "tests/unit/dataplane/helpers.hh"
@@ -97,9 +100,13 @@ TEST_F(MetaExecTest, Base64Keys) {
   EXPECT_EQ(run("ms aGVsbG8gd29ybGQ= 2 b k\r\nhi\r\nmd aGVsbG8gd29ybGQ= b k q\r\n"
                 "mg aGVsbG8gd29ybGQ= b k v\r\n"),
             "HD kaGVsbG8gd29ybGQ= b\r\nEN kaGVsbG8gd29ybGQ= b\r\n");
-  // An item ma creates is not marked: mg echoes its key raw.
+  // An item ma or mg creates from a base64 key is marked binary too, so its key is echoed
+  // encoded. memcached 1.6.18 echoes it raw: "khello world" (a space inside a flag, or a key
+  // holding "\r\n", breaks the reply): an intended difference (differential_corpus.INTENDED).
   EXPECT_EQ(run("ma aGVsbG8gd29ybGQ= b N0 J3 k v\r\nmg aGVsbG8gd29ybGQ= b k v\r\n"),
-            "VA 1 kaGVsbG8gd29ybGQ= b\r\n3\r\nVA 1 khello world\r\n3\r\n");
+            "VA 1 kaGVsbG8gd29ybGQ= b\r\n3\r\nVA 1 kaGVsbG8gd29ybGQ= b\r\n3\r\n");
+  EXPECT_EQ(run("mg Y2FjaGV0DQpiNjQgdHdv b N30 k\r\nme Y2FjaGV0DQpiNjQgdHdv b\r\n").substr(0, 58),
+            "HD kY2FjaGV0DQpiNjQgdHdv b W\r\nME Y2FjaGV0DQpiNjQgdHdv exp=");
   EXPECT_EQ(run("mg a1 b\r\nmd a1 b\r\nma a1 b\r\nme a1 b\r\nms a1 2 b\r\nhi\r\nmn\r\n"),
             "CLIENT_ERROR error decoding key\r\nCLIENT_ERROR invalid or duplicate flag\r\n"
             "CLIENT_ERROR invalid or duplicate flag\r\nCLIENT_ERROR bad command line format\r\n"
@@ -138,6 +145,14 @@ TEST_F(MetaExecTest, SetModesCasAndFailures) {
   EXPECT_EQ(t.cas_badval, 1u);
   EXPECT_EQ(t.cas_hits, 1u);
   EXPECT_EQ(t.store_too_large, 1u);
+}
+
+// A cas of 0 is no cas in memcached: with I it is refused (EX), never stored as stale. (Found by
+// the differential fuzzer; Cachet stored it stale.)
+TEST_F(MetaExecTest, StaleSetNeedsANonzeroCas) {
+  EXPECT_EQ(run("set z 0 0 1\r\nA\r\nms z 1 I C0\r\nB\r\nmg z v\r\n"
+                "ms z 1 I C0 q\r\nB\r\nmn\r\n"),
+            "STORED\r\nEX\r\nVA 1\r\nA\r\nEX\r\nMN\r\n");
 }
 
 TEST_F(MetaExecTest, DeleteAndInvalidate) {
@@ -179,7 +194,7 @@ TEST_F(MetaExecTest, VivifyAndRecache) {
   expect_ttl(run("mg r6 T10 R30 t\r\n"), "HD t{T} W\r\n", 10);  // R sees the new exptime
   expect_ttl(run("mg r7 R30 T10 t\r\n"), "HD t{T}\r\n", 10);
   EXPECT_EQ(run("mg r8 R30\r\n"), "HD\r\n");  // never expires: nothing to recache
-  EXPECT_EQ(run("mg ZTk= b N30 k\r\nmg e9 k\r\n"), "HD ke9 W\r\nHD ke9 Z\r\n");
+  EXPECT_EQ(run("mg ZTk= b N30 k\r\nmg e9 k\r\n"), "HD kZTk= b W\r\nHD kZTk= b Z\r\n");
   EXPECT_EQ(run("mg f5 N30 q\r\nmg f5 q\r\nmg f5 q v\r\n"), "HD W\r\nHD Z\r\nVA 0 Z\r\n\r\n");
   auto t = totals();
   EXPECT_EQ(t.get_misses, 0u);  // a vivified miss counts as a hit, as in memcached
@@ -249,9 +264,9 @@ TEST_F(MetaExecTest, SlabsAdmin) {
                 "slabs automove ratio abc\r\nslabs automove 9 noreply\r\nslabs bogus 1\r\n"),
             "ERROR\r\nERROR\r\nOK\r\nOK\r\nOK\r\nERROR\r\nCLIENT_ERROR bad command line format\r\n"
             "CLIENT_ERROR bad command line format\r\nOK\r\nERROR\r\nOK\r\nERROR\r\nERROR\r\n");
-  EXPECT_EQ(settings.slab_automove, 1);
+  EXPECT_EQ(tunables->slab_automove(), 1);
   run("slabs automove 0 noreply\r\n");
-  EXPECT_EQ(settings.slab_automove, 0);
+  EXPECT_EQ(tunables->slab_automove(), 0);
   EXPECT_NE(run("stats settings\r\n").find("STAT slab_automove 0\r\n"), std::string::npos);
   const std::string classes = std::to_string(store->slab_classes());
   const std::string over = std::to_string(store->slab_classes() + 1);
@@ -264,15 +279,32 @@ TEST_F(MetaExecTest, SlabsAdmin) {
             "BADCLASS invalid src or dst class id\r\nNOSPARE source class has no spare pages\r\n"
             "BADCLASS invalid src or dst class id\r\nBADCLASS invalid src or dst class id\r\n"
             "NOSPARE source class has no spare pages\r\nERROR\r\n");
-  // A class holding two pages may give one (answered OK; the store moves pages itself).
+  // A class holding two pages may give one. Without a maintenance engine no one would move
+  // it: BUSY. With one: OK, BUSY while the page moves, and the page lands in class 1.
   std::string value(1000, 'v');
   for (int i = 0; i < 2500; ++i) run("ms big" + std::to_string(i) + " 1000 q\r\n" + value + "\r\n");
   unsigned cls = 0;
+  uint64_t pages = 0;
   for (const auto& c : store->class_stats())
-    if (c.total_pages >= 2) cls = c.id;
+    if (c.total_pages >= 2) cls = c.id, pages = c.total_pages;
   ASSERT_NE(cls, 0u);
-  EXPECT_EQ(run("slabs reassign " + std::to_string(cls) + " 1\r\nslabs reassign -1 1\r\n"),
-            "OK\r\nOK\r\n");
+  const std::string move = "slabs reassign " + std::to_string(cls) + " 1\r\n";
+  EXPECT_EQ(run(move), "BUSY currently processing reassign request\r\n");
+  maintenance::Engine engine(*store, *tunables, {});
+  shared->maintenance.store(&engine);
+  std::string err;
+  ASSERT_TRUE(tunables->set("slab_automove", int64_t{0}, &err)) << err;  // only the asked move
+  engine.start();
+  EXPECT_EQ(run(move), "OK\r\n");
+  for (int i = 0; i < 10000 && store->stats().slabs_moved == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  ASSERT_EQ(store->stats().slabs_moved, 1u);
+  for (const auto& c : store->class_stats()) {
+    if (c.id == 1) EXPECT_EQ(c.total_pages, 1u);
+    if (c.id == cls) EXPECT_EQ(c.total_pages, pages - 1);
+  }
+  engine.stop();
+  shared->maintenance.store(nullptr);
 }
 
 TEST_F(MetaExecTest, CacheMemlimit) {

@@ -36,7 +36,7 @@ class ServerFixture : public ::testing::Test {
   // A stream connection as a driver drives it: unconsumed input is offered again with more
   // appended; output is "sent" between calls.
   struct Conn {
-    explicit Conn(Server& s, unsigned worker = 0) : server(s), state(s.stream_open(worker)) {}
+    explicit Conn(Server& s, unsigned worker = 0) : server(s), state(s.stream_open(worker, false)) {}
     ~Conn() { server.stream_close(state); }
 
     void feed(std::string_view bytes) {

@@ -160,7 +160,7 @@ class FakeDriver : public drivers::Driver {
 
 TEST_F(ServerTest, StatsSumWorkersAndShowDriverCounters) {
   FakeDriver d;
-  server->set_driver(&d);
+  server->add_driver(&d);
   Conn a(*server, 0), b(*server, 1);
   a.feed("get x y\r\n");
   b.feed("get z\r\nstats\r\n");
@@ -170,10 +170,46 @@ TEST_F(ServerTest, StatsSumWorkersAndShowDriverCounters) {
   EXPECT_EQ(testing::stat_value(b.sent, "bytes_read"), "1234");
   EXPECT_EQ(testing::stat_value(b.sent, "threads"), "2");
   // The driver's own counters come last.
-  EXPECT_NE(b.sent.find("STAT reclaimed 0\r\nSTAT crash_dropped 0\r\nSTAT uring_sqe_full 5\r\nEND\r\n"),
+  EXPECT_NE(b.sent.find("STAT crawler_items_checked 0\r\nSTAT crash_dropped 0\r\n"
+                        "STAT hidden_items 0\r\n"),
+            std::string::npos);
+  EXPECT_NE(b.sent.find("STAT udp_drop_reply_cut 0\r\nSTAT uring_sqe_full 5\r\nEND\r\n"),
             std::string::npos);
 }
 
+
+// A second driver beside the first (DPDK's lcore beside the kernel path): worker 1 is its
+// lcore 0, and it prints per-worker lines.
+class FakeBypass : public FakeDriver {
+ public:
+  void extra_stats(std::vector<std::pair<std::string, uint64_t>>&) const override {}
+  drivers::DriverStats stats() const override {
+    drivers::DriverStats s;
+    s.bytes_read = 100;
+    s.datagrams_in = 9;
+    s.udp_drops.n[static_cast<size_t>(drivers::UdpDrop::rate_limited)] = 4;
+    return s;
+  }
+  std::string worker_stats_prefix(unsigned w) const override {
+    return "bypass:lcore" + std::to_string(w) + ":";
+  }
+};
+
+TEST_F(ServerTest, StatsSumEveryDriver) {
+  FakeDriver kernel;
+  FakeBypass bypass;
+  server->add_driver(&kernel, 0);
+  server->add_driver(&bypass, 1);
+  Conn a(*server, 0), b(*server, 1);
+  a.feed("get x\r\n");
+  b.feed("get y z\r\nstats\r\n");
+  EXPECT_EQ(testing::stat_value(b.sent, "curr_connections"), "3");  // the kernel path's TCP
+  EXPECT_EQ(testing::stat_value(b.sent, "bytes_read"), "1334");     // both drivers
+  EXPECT_EQ(testing::stat_value(b.sent, "udp_datagrams_in"), "9");
+  EXPECT_EQ(testing::stat_value(b.sent, "udp_drop_rate_limited"), "4");
+  EXPECT_EQ(testing::stat_value(b.sent, "uring_sqe_full"), "5");
+  EXPECT_EQ(testing::stat_value(b.sent, "bypass:lcore0:get_misses"), "2");  // worker 1's
+}
 
 udp::FrameHeader header_of(const std::string& d) {
   auto get = [&](size_t i) {
@@ -188,16 +224,27 @@ TEST_F(ServerTest, DatagramsSmallReplies) {
   ASSERT_EQ(s.got.size(), 1u);
   EXPECT_EQ(s.got[0], dgram(0x1234, "VERSION 1.6.18-cachet-0.1.0\r\n"));
 
-  // memcached drops multi-datagram requests and datagrams without a request.
+  // memcached drops multi-datagram requests and datagrams without a request, and says why.
+  using drivers::UdpDrop;
   s.got.clear();
-  server->datagram(0, dgram(1, "version\r\n", 0, 2), s);
-  server->datagram(0, dgram(1, "version\r\n", 0, 0), s);
-  server->datagram(0, dgram(1, ""), s);
-  server->datagram(0, std::string("\0\1\0\0\0\1\0", 7), s);
-  server->datagram(0, dgram(1, "get v"), s);                  // incomplete: dropped
-  server->datagram(0, dgram(1, "set v 0 0 1 noreply\r\nx\r\n"), s);  // nothing to say
-  server->datagram(0, dgram(1, "quit\r\n"), s);
+  EXPECT_EQ(server->datagram(0, dgram(1, "version\r\n", 0, 2), s), UdpDrop::frame_multipart);
+  EXPECT_EQ(server->datagram(0, dgram(1, "version\r\n", 0, 0), s), UdpDrop::frame_multipart);
+  EXPECT_EQ(server->datagram(0, dgram(1, ""), s), UdpDrop::frame_short);
+  EXPECT_EQ(server->datagram(0, std::string("\0\1\0\0\0\1\0", 7), s), UdpDrop::frame_short);
+  // Requests that need no reply are still requests.
+  EXPECT_EQ(server->datagram(0, dgram(1, "get v"), s), UdpDrop::none);  // incomplete: no reply
+  EXPECT_EQ(server->datagram(0, dgram(1, "set v 0 0 1 noreply\r\nx\r\n"), s), UdpDrop::none);
+  EXPECT_EQ(server->datagram(0, dgram(1, "quit\r\n"), s), UdpDrop::none);
   EXPECT_TRUE(s.got.empty());
+
+  // The reserved field is not checked either (memcached ignores it).
+  std::string reserved = dgram(3, "version\r\n");
+  reserved[6] = '\x12';
+  reserved[7] = '\x34';
+  EXPECT_EQ(server->datagram(0, reserved, s), UdpDrop::none);
+  ASSERT_EQ(s.got.size(), 1u);
+  EXPECT_EQ(header_of(s.got[0]).reserved, 0);
+  s.got.clear();
 
   // The sequence number of a request is not checked; the request id comes back as sent.
   server->datagram(1, dgram(0xfffe, "get v\r\n", 5), s);

@@ -74,7 +74,19 @@ std::vector<std::string> stat_names(const std::string& reply) {
 }
 
 // Cachet's own general stats, printed after memcached's.
-const std::vector<std::string> kCachetOwn = {"crash_dropped"};
+const std::vector<std::string> kCachetOwn = {
+    "crash_dropped", "hidden_items",
+#define CACHET_X(name, desc) #name,
+    CACHET_DIALECT_STATS(CACHET_X)
+#undef CACHET_X
+    "slabs_moved_inline", "crash_orphans_freed", "transient_items", "transient_added",
+    "transient_reaped", "transient_untracked", "transient_bytes", "kv_bytes", "mem_bytes",
+    "mem_per_kv_byte",
+    "udp_datagrams_in", "udp_datagrams_out",
+#define CACHET_X(name, desc) "udp_drop_" #name,
+    CACHET_UDP_DROPS(CACHET_X)
+#undef CACHET_X
+};
 
 // Every name is memcached's, in memcached's order, except Cachet's own ones at the end.
 void expect_memcached_order(std::vector<std::string> ours,
@@ -152,13 +164,30 @@ TEST_F(StatsTest, SettingsItemsSlabs) {
   std::string s = run("stats settings\r\n");
   std::vector<std::string> names = stat_names(s);
   ASSERT_FALSE(names.empty());
-  ASSERT_EQ(names.back(), "driver");  // Cachet's own, after memcached's
+  // Cachet's own, after memcached's: the driver and the run-time tunables memcached lacks.
+  std::vector<std::string> own;
+#define CACHET_X(name, def, lo, hi, desc)                                                   \
+  if (std::string_view(#name) != "verbosity" && std::string_view(#name) != "slab_automove") { \
+    EXPECT_EQ(stat_value(s, #name), std::to_string(def));                                 \
+    own.push_back(#name);                                                                 \
+  }
+  CACHET_TUNABLES(CACHET_X)
+#undef CACHET_X
+  for (auto it = own.rbegin(); it != own.rend(); ++it) {
+    ASSERT_EQ(names.back(), *it);
+    names.pop_back();
+  }
+  ASSERT_EQ(names.back(), "maintenance_threads");
+  names.pop_back();
+  ASSERT_EQ(names.back(), "driver");
   names.pop_back();
   expect_memcached_order(names, kMemcachedSettings);
   EXPECT_EQ(stat_value(s, "maxbytes"), std::to_string(8 << 20));
   EXPECT_EQ(stat_value(s, "item_size_max"), "1048576");
   EXPECT_EQ(stat_value(s, "growth_factor"), "1.07");
   EXPECT_EQ(stat_value(s, "cas_enabled"), "yes");
+  EXPECT_EQ(stat_value(s, "slab_automove_ratio"), "0.80");  // the threshold's default, 20%
+  EXPECT_EQ(stat_value(s, "maintenance_threads"), "1");
 
   EXPECT_EQ(run("stats items\r\n"), "END\r\n");  // no items yet
   run("set a 0 0 5\r\nhello\r\nset b 0 0 3000\r\n" + std::string(3000, 'x') + "\r\nget a\r\n");

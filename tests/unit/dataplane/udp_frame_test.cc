@@ -11,19 +11,26 @@ namespace cachet::dataplane::udp {
 namespace {
 
 TEST(UdpFrame, ParseRequest) {
+  using drivers::UdpDrop;
   std::string d("\x12\x34\x00\x05\x00\x01\x00\x00get k\r\n", 15);
-  auto h = parse_request(d);
-  ASSERT_TRUE(h);
-  EXPECT_EQ(h->request_id, 0x1234);
-  EXPECT_EQ(h->sequence, 5);
-  EXPECT_EQ(h->total, 1);
-  EXPECT_FALSE(parse_request(d.substr(0, 8)));  // no request after the header
-  EXPECT_FALSE(parse_request(d.substr(0, 3)));
+  FrameHeader h;
+  ASSERT_EQ(parse_request(d, &h), UdpDrop::none);
+  EXPECT_EQ(h.request_id, 0x1234);
+  EXPECT_EQ(h.sequence, 5);
+  EXPECT_EQ(h.total, 1);
+  EXPECT_EQ(parse_request(d.substr(0, 8), &h), UdpDrop::frame_short);  // no request after it
+  EXPECT_EQ(parse_request(d.substr(0, 3), &h), UdpDrop::frame_short);
+  d[6] = 0x7f;  // the reserved field is ignored, as memcached ignores it
+  EXPECT_EQ(parse_request(d, &h), UdpDrop::none);
+  EXPECT_EQ(h.reserved, 0x7f00);
   d[5] = 2;
-  EXPECT_FALSE(parse_request(d));  // multi-datagram requests are dropped
+  EXPECT_EQ(parse_request(d, &h), UdpDrop::frame_multipart);  // not reassembled
   d[4] = 1;
   d[5] = 1;
-  EXPECT_FALSE(parse_request(d));  // total 257
+  EXPECT_EQ(parse_request(d, &h), UdpDrop::frame_multipart);  // total 257
+  d[4] = 0;
+  d[5] = 0;
+  EXPECT_EQ(parse_request(d, &h), UdpDrop::frame_multipart);  // total 0
 }
 
 TEST(UdpFrame, WriteHeaderIsBigEndian) {

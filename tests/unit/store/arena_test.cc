@@ -50,8 +50,8 @@ TEST(Arena, NamedArenaKeepsItemsAcrossReopen) {
     ASSERT_TRUE(s);
     Worker& w = s->worker(0);
     for (int i = 0; i < 1000; ++i)
-      ASSERT_EQ(s->store(w, Mode::set, "k" + std::to_string(i), "v" + std::to_string(i), i, 0, 0),
-                StoreResult::stored);
+      ASSERT_EQ(testing::put(*s, w, "k" + std::to_string(i), "v" + std::to_string(i), i),
+                UpdateResult::done);
   }
   {
     auto s = open_store(4, 1, path);
@@ -133,9 +133,12 @@ TEST(Arena, AfterACrashTornItemsAreDroppedAndTheRestServed) {
     if (!s) _exit(2);
     Worker& w = s->worker(0);
     for (int i = 0; i < 1000; ++i)
-      s->store(w, Mode::set, "k" + std::to_string(i), "value-" + std::to_string(i), 0, 0, 0);
+      testing::put(*s, w, "k" + std::to_string(i), "value-" + std::to_string(i));
     common::ByteBuf out;
-    s->get(w, "k7", out, [](const ItemView& v) { const_cast<char*>(v.value.data())[0] = 'X'; });
+    s->get(w, "k7", Store::hash("k7"), out, [](const ItemView& v) {
+      const_cast<char*>(v.value.data())[0] = 'X';
+      return true;
+    });
     _exit(0);
   }
   int status = 0;
@@ -156,7 +159,7 @@ TEST(Arena, AfterACrashTornItemsAreDroppedAndTheRestServed) {
   // Verified once: a second pass finds nothing more to drop, and new writes work.
   for (int i = 0; i < 1000; ++i) testing::read(*s, w, "k" + std::to_string(i));
   EXPECT_EQ(s->stats().crash_dropped, 1u);
-  EXPECT_EQ(s->store(w, Mode::set, "k7", "again", 0, 0, 0), StoreResult::stored);
+  EXPECT_EQ(testing::put(*s, w, "k7", "again"), UpdateResult::done);
   EXPECT_EQ(testing::read(*s, w, "k7")->value, "again");
   s.reset();
   unlink(path.c_str());

@@ -34,15 +34,21 @@ TEST(StoreConcurrency, ReadersNeverSeeTornValuesWhileWritersGrowTheIndex) {
       Worker& w = s->worker(t);
       for (int round = 0; round < kRounds; ++round) {
         for (int k = t; k < kKeys; k += kWriters) {
-          if (s->store(w, Mode::set, "key" + std::to_string(k), value_for(k, round), k, 0, 0) !=
-              StoreResult::stored)
+          if (testing::put(*s, w, "key" + std::to_string(k), value_for(k, round), k) !=
+              UpdateResult::done)
             bad.fetch_add(1);
           if (round == 0) written_upto[t].store(k);
         }
         // Deletes and re-adds churn the chains too.
         for (int k = t; k < kKeys; k += kWriters * 7) {
-          s->remove(w, "key" + std::to_string(k));
-          s->store(w, Mode::add, "key" + std::to_string(k), value_for(k, round), k, 0, 0);
+          const std::string key = "key" + std::to_string(k), v = value_for(k, round);
+          testing::del(*s, w, key);
+          s->update(w, key, Store::hash(key), {v, true}, [&](const ItemView* cur, Change& ch) {
+            if (cur) return;  // as add: only where nothing is
+            ch.op = Change::Op::write;
+            ch.value_len = v.size();
+            ch.flags = static_cast<uint32_t>(k);
+          });
         }
       }
     });
@@ -58,9 +64,10 @@ TEST(StoreConcurrency, ReadersNeverSeeTornValuesWhileWritersGrowTheIndex) {
         std::string key = "key" + std::to_string(k);
         out.clear();
         uint32_t flags = 0;
-        if (s->get(w, key, out, [&](const ItemView& v) {
+        if (s->get(w, key, Store::hash(key), out, [&](const ItemView& v) {
               out.append(v.value);
               flags = v.flags;
+              return true;
             })) {
           hits.fetch_add(1);
           std::string got(out.view());
@@ -113,8 +120,8 @@ TEST(StoreConcurrency, PageMovesUnderMixedSizesNeverCorruptAValue) {
         int k = static_cast<int>((seed >> 8) % kKeys);
         std::string v(size_of(k), static_cast<char>('a' + k % 26));
         v.replace(0, std::to_string(k).size(), std::to_string(k));
-        StoreResult r = s->store(w, Mode::set, "k" + std::to_string(k), v, k, 0, 0);
-        if (r != StoreResult::stored && r != StoreResult::no_memory) bad.fetch_add(1);
+        UpdateResult r = testing::put(*s, w, "k" + std::to_string(k), v, k);
+        if (r != UpdateResult::done && r != UpdateResult::no_memory) bad.fetch_add(1);
       }
     });
   }
@@ -128,9 +135,11 @@ TEST(StoreConcurrency, PageMovesUnderMixedSizesNeverCorruptAValue) {
         int k = static_cast<int>((seed >> 8) % kKeys);
         out.clear();
         uint32_t flags = 0;
-        if (!s->get(w, "k" + std::to_string(k), out, [&](const ItemView& v) {
+        const std::string key = "k" + std::to_string(k);
+        if (!s->get(w, key, Store::hash(key), out, [&](const ItemView& v) {
               out.append(v.value);
               flags = v.flags;
+              return true;
             }))
           continue;
         hits.fetch_add(1);

@@ -46,7 +46,7 @@ TEST(Flags, DefaultsAreTheSettingsDefaults) {
   EXPECT_EQ(p.s.store.shm, "");
   EXPECT_FALSE(p.s.store.discard_incompatible);
   EXPECT_EQ(p.s.driver, "uring");
-  EXPECT_EQ(p.s.verbosity, 0);
+  EXPECT_EQ(p.s.tunables.verbosity, 0);
   EXPECT_EQ(p.s.store.workers, 4u);
 }
 
@@ -65,7 +65,7 @@ TEST(Flags, EveryFlagShortForm) {
   EXPECT_EQ(p.s.store.item_size_max, 2u << 20);
   EXPECT_EQ(p.s.store.chunk_min, 48u);
   EXPECT_DOUBLE_EQ(p.s.store.growth_factor, 1.25);
-  EXPECT_EQ(p.s.verbosity, 2);
+  EXPECT_EQ(p.s.tunables.verbosity, 2);
   EXPECT_EQ(p.s.driver, "dpdk");
   EXPECT_EQ(p.s.store.shm, "cachet-test");
   EXPECT_TRUE(p.s.store.discard_incompatible);
@@ -86,7 +86,7 @@ TEST(Flags, EveryFlagLongForm) {
   EXPECT_EQ(p.s.store.item_size_max, 4096u);
   EXPECT_EQ(p.s.store.chunk_min, 96u);
   EXPECT_DOUBLE_EQ(p.s.store.growth_factor, 2.0);
-  EXPECT_EQ(p.s.verbosity, 3);
+  EXPECT_EQ(p.s.tunables.verbosity, 3);
   EXPECT_EQ(p.s.store.shm, "/dev/shm/x");
 }
 
@@ -100,7 +100,7 @@ TEST(Flags, SizeSuffixes) {
   EXPECT_EQ(parse({"-p", "0"}).s.net.tcp_port, 0);  // TCP off, as memcached
   EXPECT_EQ(parse({"-p", "65535"}).s.net.tcp_port, 65535);
   Parsed v = parse({"-v", "-v", "-vv"});
-  EXPECT_EQ(v.s.verbosity, 4);
+  EXPECT_EQ(v.s.tunables.verbosity, 3);  // -vvvv is -vvv: trace is the most there is
 }
 
 TEST(Flags, HelpStopsParsing) {
@@ -225,8 +225,42 @@ TEST(Flags, UsageListsEveryOptionWithItsDefault) {
   EXPECT_NE(help_line(u, flag).find("(default: "), std::string::npos) << #name;
   CACHET_DPDK_OPTIONS(CHECK_DPDK)
 #undef CHECK_DPDK
-  EXPECT_EQ(static_cast<int>(std::count(u.begin(), u.end(), '\n')), entries + 4)
-      << "one line per option, plus the 3 header lines and -h:\n" << u;
+#define CHECK_TUNABLE(name, def, lo, hi, desc) \
+  if (std::string_view(#name) != "verbosity") {  \
+    ++entries;                                   \
+    EXPECT_NE(u.find(desc), std::string::npos) << #name; \
+  }
+  CACHET_TUNABLES(CHECK_TUNABLE)
+#undef CHECK_TUNABLE
+  // The UDP policy's former DPDK-only names are aliases, listed as such.
+  EXPECT_NE(help_line(u, "--dpdk-src-rate").find("the same as --udp-src-rate"), std::string::npos);
+  EXPECT_NE(help_line(u, "--dpdk-reply-max").find("the same as --udp-reply-max"),
+            std::string::npos);
+  EXPECT_EQ(static_cast<int>(std::count(u.begin(), u.end(), '\n')), entries + 2 + 4)
+      << "one line per option and alias, plus the 3 header lines and -h:\n" << u;
+}
+
+TEST(Flags, UdpPolicyOnEveryDriverUnderOldAndNewNames) {
+  Parsed p = parse({"--udp-src-rate", "500", "--udp-reply-max", "64k"});
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_EQ(p.s.net.udp_policy.src_rate, 500u);
+  EXPECT_EQ(p.s.net.udp_policy.reply_max, 64u << 10);
+  p = parse({"--dpdk-src-rate", "7", "--dpdk-reply-max", "2000"});
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_EQ(p.s.net.udp_policy.src_rate, 7u);
+  EXPECT_EQ(p.s.net.udp_policy.reply_max, 2000u);
+  p = parse({"--udp-reply-max", "100"});
+  EXPECT_FALSE(p.ok);
+  EXPECT_NE(p.error.find("--udp-reply-max"), std::string::npos) << p.error;
+}
+
+TEST(Flags, WorkersArePinnedOnlyWhenAsked) {
+  Parsed p = parse({});
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_FALSE(p.s.net.pin_threads);  // as memcached: the kernel places the threads
+  p = parse({"--pin-threads"});
+  ASSERT_TRUE(p.ok) << p.error;
+  EXPECT_TRUE(p.s.net.pin_threads);
 }
 
 }  // namespace

@@ -201,28 +201,3 @@ TEST(Packet, ParsesAddressesWithClearErrors) {
 
 }  // namespace
 }  // namespace cachet::drivers::dpdk
-
-#include "drivers/dpdk/src_limiter.hh"
-
-namespace cachet::drivers::dpdk {
-namespace {
-
-TEST(SrcLimiter, FloodFromOneSourceIsCutOthersPass) {
-  constexpr uint64_t kTps = 1'000'000;  // ticks per second
-  SrcLimiter lim(1000, kTps);           // 1000 packets/s, burst 132
-  int passed = 0;
-  for (int i = 0; i < 10000; ++i) passed += lim.allow(1, 10 + i);  // 10000 packets in 10 ms
-  EXPECT_GE(passed, 132);
-  EXPECT_LE(passed, 150);
-  EXPECT_TRUE(lim.allow(2, 10'000));  // another source is unaffected
-  // After a second the flooder has its rate again, not more than a burst.
-  passed = 0;
-  for (int i = 0; i < 1000; ++i) passed += lim.allow(1, 2 * kTps + i);
-  EXPECT_GE(passed, 132);
-  EXPECT_LE(passed, 140);
-  SrcLimiter off(0, kTps);
-  for (int i = 0; i < 100000; ++i) ASSERT_TRUE(off.allow(1, i));
-}
-
-}  // namespace
-}  // namespace cachet::drivers::dpdk

@@ -278,7 +278,8 @@ def run_once(args, db, layout, daemon, mode, rate, base, tag):
                           % (b, args.rows, table, b, b + n_txn * args.rows))
         for j, ts in rows:
             commit_ts[(w, int(j))] = float(ts)
-    lat, lost = [], 0
+    lat, lost, timeline = [], 0, []
+    t0 = min(commit_ts.values(), default=0.0)
     with open(out_path) as f:
         for line in f:
             if line.startswith("lost"):
@@ -288,6 +289,7 @@ def run_once(args, db, layout, daemon, mode, rate, base, tag):
             ts = commit_ts.get((int(w), int(j)))
             if ts is not None:
                 lat.append((float(t) - ts) * 1000)
+                timeline.append((ts - t0, lat[-1]))
     out_path.unlink()
     commits = sum(int(s[0]) for s in stats)
     elapsed = max(s[1] for s in stats)
@@ -312,7 +314,7 @@ def run_once(args, db, layout, daemon, mode, rate, base, tag):
             "lost": lost, "measured": len(lat), "commits": commits, "not_found": not_found,
             "walsender_backlog": backlog[0], "daemon_backlog": backlog[1],
             "daemon_cpu": cpu.get("daemon"), "walsender_cpu": cpu.get("walsender"),
-            "load": max(load0, os.getloadavg()[0])}
+            "load": max(load0, os.getloadavg()[0]), "timeline": sorted(timeline)}
 
 
 def wait_caught_up(daemon, db):
@@ -443,6 +445,15 @@ def run(args):
         w.writeheader()
         for r in rows:
             w.writerow({k: r[k] for k in fields})
+    # Every transaction's latency by its commit time: shows whether a tail is a start-up stall,
+    # periodic, or a backlog that grows.
+    timeline_path = Path(args.out) / ("invalidate-%s-timeline.csv" % stamp)
+    with open(timeline_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["repeat", "mode", "rate", "commit_s", "latency_ms"])
+        for r in rows:
+            for ts, ms in r["timeline"]:
+                w.writerow([r["repeat"], r["mode"], r["rate"], "%.6f" % ts, "%.3f" % ms])
     png_path = Path(args.out) / ("invalidate-%s.png" % stamp)
     plot(rows, png_path, rates)
     print("\nmedians of %d runs:" % args.repeat)
@@ -457,7 +468,7 @@ def run(args):
                      med(r["per_packet"] for r in sel), fmt(med(r["p50"] for r in sel)),
                      fmt(med(r["p99"] for r in sel)), fmt(med(r["p9999"] for r in sel)),
                      sum(r["lost"] for r in sel)))
-    print("results: %s, %s" % (csv_path, png_path))
+    print("results: %s, %s, %s" % (csv_path, timeline_path, png_path))
     res = [r for r in rows if r["rate"] == args.result_rate] or \
         [r for r in rows if r["rate"] == max(rates)]
     c99 = med(r["p99"] for r in res if r["mode"] == "cachet")

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "herd": "perf.herd",
     "invalidate": "perf.invalidate",
     "memory": "perf.memory",
+    "soak": "perf.soak",
 }
 
 

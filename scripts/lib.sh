@@ -18,9 +18,10 @@ CACHET_TEST_PACKAGES=(memcached libmemcached-tools python3-pymemcache nutcracker
   util-linux procps dpdk postgresql python3-psycopg2)
 # What ./perf/run drives besides the build: stock memcached, dpdk-testpmd (Debian's dpdk-dev)
 # as the packet-I/O ceiling, taskset (util-linux), pkg-config for DPDK's version, PostgreSQL
-# (./perf/run invalidate), matplotlib for the plots.
+# (./perf/run invalidate), matplotlib for the plots, memcslap (libmemcached-tools) beside the
+# load of ./perf/run soak.
 CACHET_PERF_PACKAGES=(memcached dpdk dpdk-dev util-linux pkg-config postgresql python3-psycopg2
-  python3-matplotlib)
+  python3-matplotlib libmemcached-tools)
 # The fuzz targets: clang and its runtime libraries (libFuzzer, ASan, UBSan).
 CACHET_FUZZ_PACKAGES=(clang libclang-rt-dev)
 

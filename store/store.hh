@@ -34,7 +34,7 @@ inline constexpr uint32_t kRelativeExptimeMax = 60 * 60 * 24 * 30;  // 30 days
   X(uint64_t, memory_mb, 64, "-m", "item memory in megabytes (slab pages of 1 MB)")             \
   X(uint32_t, item_size_max, 1024 * 1024, "-I", "largest item (key + value + header) in bytes") \
   X(uint32_t, chunk_min, 64, "-n", "smallest slab chunk in bytes")                              \
-  X(double, growth_factor, 1.07, "-f", "chunk size growth factor between slab classes")         \
+  X(double, growth_factor, 1.25, "-f", "chunk size growth factor between slab classes")         \
   X(bool, discard_incompatible, false, "--shm-discard",                                          \
     "replace an existing arena whose layout this build cannot read")
 

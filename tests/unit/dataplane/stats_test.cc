@@ -184,7 +184,7 @@ TEST_F(StatsTest, SettingsItemsSlabs) {
   expect_memcached_order(names, kMemcachedSettings);
   EXPECT_EQ(stat_value(s, "maxbytes"), std::to_string(8 << 20));
   EXPECT_EQ(stat_value(s, "item_size_max"), "1048576");
-  EXPECT_EQ(stat_value(s, "growth_factor"), "1.07");
+  EXPECT_EQ(stat_value(s, "growth_factor"), "1.25");
   EXPECT_EQ(stat_value(s, "cas_enabled"), "yes");
   EXPECT_EQ(stat_value(s, "slab_automove_ratio"), "0.80");  // the threshold's default, 20%
   EXPECT_EQ(stat_value(s, "maintenance_threads"), "1");

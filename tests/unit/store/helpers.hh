@@ -13,9 +13,11 @@
 namespace cachet::store::testing {
 
 inline std::unique_ptr<Store> open_store(uint64_t mb = 8, unsigned workers = 1,
-                                         std::string shm = "") {
+                                         std::string shm = "",
+                                         double growth_factor = Options{}.growth_factor) {
   Options o;
   o.memory_mb = mb;
+  o.growth_factor = growth_factor;
   o.workers = workers;
   o.shm = std::move(shm);
   std::string err;

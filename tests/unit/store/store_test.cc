@@ -313,8 +313,12 @@ TEST(StoreStats, ResetClearsCountersNotItems) {
 namespace cachet::store {
 namespace {
 
+// The page arithmetic of these two tests is that of the 1.07 class ladder (a finer one than the
+// default): every size below gets a class of its own.
+constexpr double kFineLadder = 1.07;
+
 TEST(StorePages, AClassWithoutPagesTakesOneFromTheRichest) {
-  auto s = testing::open_store(16);
+  auto s = testing::open_store(16, 1, "", kFineLadder);
   Worker& w = s->worker(0);
   // Small items (152-byte chunks) take every page...
   std::string small(100, 's');
@@ -360,7 +364,7 @@ namespace cachet::store {
 namespace {
 
 TEST(StorePages, SparsePagesOfOtherClassesGoBeforeOwnEvictions) {
-  auto s = testing::open_store(8);
+  auto s = testing::open_store(8, 1, "", kFineLadder);
   Worker& w = s->worker(0);
   std::string a(100, 'a');
   // Class A takes 7 pages, then loses 95% of its items: it can spare pages.

@@ -42,7 +42,7 @@ TEST(Flags, DefaultsAreTheSettingsDefaults) {
   EXPECT_EQ(p.s.store.memory_mb, 64u);
   EXPECT_EQ(p.s.store.item_size_max, 1024u * 1024);
   EXPECT_EQ(p.s.store.chunk_min, 64u);
-  EXPECT_DOUBLE_EQ(p.s.store.growth_factor, 1.07);
+  EXPECT_DOUBLE_EQ(p.s.store.growth_factor, 1.25);
   EXPECT_EQ(p.s.store.shm, "");
   EXPECT_FALSE(p.s.store.discard_incompatible);
   EXPECT_EQ(p.s.driver, "uring");
@@ -198,7 +198,7 @@ TEST(Flags, UsageListsEveryOptionWithItsDefault) {
   EXPECT_NE(help_line(u, "-I, --max-item-size").find("(default: 1048576)"), std::string::npos)
       << u;
   EXPECT_NE(help_line(u, "-n, --slab-min-size").find("(default: 64)"), std::string::npos) << u;
-  EXPECT_NE(help_line(u, "-f, --slab-growth-factor").find("(default: 1.07)"), std::string::npos)
+  EXPECT_NE(help_line(u, "-f, --slab-growth-factor").find("(default: 1.25)"), std::string::npos)
       << u;
   EXPECT_NE(help_line(u, "--driver").find("(default: uring)"), std::string::npos) << u;
   EXPECT_NE(help_line(u, "--shm=").find("(default: none)"), std::string::npos) << u;

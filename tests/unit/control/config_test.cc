@@ -30,7 +30,7 @@ std::string other_value(const OptionInfo& o) {
   if (name == "dataplane.listen") return "'127.0.0.2'";
   if (name == "dataplane.driver") return "'dpdk'";
   if (name == "dataplane.extra_args") return "['-c', '99']";
-  if (name == "dataplane.growth_factor") return "1.25";
+  if (name == "dataplane.growth_factor") return "1.07";
   if (name == "dataplane.verbosity") return "2";
   if (name == "dataplane.item_size_max") return "524288";
   if (name == "dataplane.chunk_min") return "96";

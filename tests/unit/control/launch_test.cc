@@ -37,12 +37,12 @@ TEST(Launch, ConfigValuesBecomeFlags) {
   c.dataplane_memory_mb = 256;
   c.dataplane_threads = 2;
   c.dataplane_tunables.verbosity = 2;
-  c.dataplane_growth_factor = 1.25;
+  c.dataplane_growth_factor = 1.07;
   c.dataplane_extra_args = {"-c", "99"};
   LaunchPlan p;
   std::string err;
   ASSERT_TRUE(make_plan(c, {}, &p, &err)) << err;
-  EXPECT_EQ(joined(p.args), "--shm cachet-11311 -p 11311 -t 2 -m 256 -f 1.25 -v -v -c 99");
+  EXPECT_EQ(joined(p.args), "--shm cachet-11311 -p 11311 -t 2 -m 256 -f 1.07 -v -v -c 99");
   EXPECT_EQ(p.settings.store.memory_mb, 256u);
   EXPECT_EQ(p.settings.net.max_conns, 99u);
   EXPECT_EQ(p.settings.tunables.verbosity, 2);

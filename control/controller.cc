@@ -89,6 +89,7 @@ int Controller::run() {
     return 1;
   }
   common::log::info("control socket {} (config: {})", socket_path_, origin_);
+  clear_leftovers();
   if (!start_dataplane(&error)) {
     common::log::error("cannot start cachetd: {}", error);
     unlink(socket_path_.c_str());

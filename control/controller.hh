@@ -103,6 +103,7 @@ class Controller {
   std::string metrics_body();
 
   // supervisor.cc
+  void clear_leftovers();
   bool start_dataplane(std::string* error);
   void poll_ready(Proc& p);
   void on_ready();

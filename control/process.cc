@@ -2,6 +2,7 @@
 // supervisor needs (no inherited mask, no inherited descriptors, death with the parent).
 #include "control/process.hh"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,7 +12,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -134,6 +139,34 @@ bool run_capture(const std::vector<std::string>& argv, int timeout_ms, std::stri
   }
   *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return true;
+}
+
+std::vector<pid_t> find_by_admin_socket(const std::string& prefix) {
+  std::vector<pid_t> out;
+  DIR* proc = opendir("/proc");
+  if (!proc) return out;
+  while (dirent* e = readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0' || pid == getpid()) continue;
+    std::ifstream f(fmt::format("/proc/{}/cmdline", pid), std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    // A zombie's command line is empty: it holds nothing any more.
+    std::vector<std::string_view> argv;
+    for (size_t at = 0; at < cmdline.size();) {
+      size_t nul = cmdline.find('\0', at);
+      if (nul == std::string::npos) nul = cmdline.size();
+      argv.emplace_back(cmdline.data() + at, nul - at);
+      at = nul + 1;
+    }
+    for (size_t i = 0; i + 1 < argv.size(); ++i)
+      if (argv[i] == "--admin-socket" && argv[i + 1].starts_with(prefix)) {
+        out.push_back(static_cast<pid_t>(pid));
+        break;
+      }
+  }
+  closedir(proc);
+  return out;
 }
 
 std::string describe_wait_status(int status) {

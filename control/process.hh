@@ -22,6 +22,11 @@ bool spawn(const std::vector<std::string>& argv, pid_t* pid, int* out_fd, std::s
 bool run_capture(const std::vector<std::string>& argv, int timeout_ms, std::string* output,
                  int* exit_status, std::string* error);
 
+// Live processes (zombies are not) whose command line has `--admin-socket PATH` with PATH
+// starting with `prefix`: the cachetd processes a cachet-control on the same control socket
+// started. Read from /proc.
+std::vector<pid_t> find_by_admin_socket(const std::string& prefix);
+
 // "exited with status 3", "killed by signal 9 (Killed)".
 std::string describe_wait_status(int status);
 

@@ -1,11 +1,13 @@
 // Supervision of cachetd: start, readiness (`version` on the admin channel), crash restart with
 // backoff, `cachetctl restart`, and the orderly stop (SIGTERM, then SIGKILL after
 // supervisor.stop_timeout_ms) that ends cachet-control.
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <string_view>
 
 #include "common/log.hh"
 #include "control/controller.hh"
@@ -44,6 +46,53 @@ void Controller::point_admin_link(const std::string& target) {
   unlink(tmp.c_str());
   if (symlink(target.c_str(), tmp.c_str()) != 0 || rename(tmp.c_str(), link.c_str()) != 0)
     common::log::warn("cannot point {} at {}: {}", link, target, std::strerror(errno));
+}
+
+// A cachet-control that was killed (SIGKILL, the OOM killer) leaves its cachetd processes
+// exiting: PR_SET_PDEATHSIG gave them SIGTERM, but until they are gone they hold the arena's
+// lock and the port, and the cachetd started now would fail before it served. The control
+// socket is this process's alone (open_sockets refuses one that answers), so every process
+// with an admin socket named after it is such a leftover: wait until they are gone (SIGTERM
+// again, SIGKILL after supervisor.stop_timeout_ms), then remove the sockets they left.
+void Controller::clear_leftovers() {
+  const std::string prefix = socket_path_ + ".cachetd.";
+  std::vector<pid_t> left = find_by_admin_socket(prefix);
+  if (!left.empty()) {
+    std::string pids;
+    for (pid_t p : left) pids += (pids.empty() ? "" : ", ") + std::to_string(p);
+    common::log::warn("cachetd pid {} of an earlier cachet-control on {} still running; waiting "
+                      "up to {} ms for it to exit",
+                      pids, socket_path_, config_.supervisor_stop_timeout_ms);
+    for (pid_t p : left) kill(p, SIGTERM);
+    const int64_t kill_at = now_ms() + config_.supervisor_stop_timeout_ms;
+    bool killed = false;
+    while (!left.empty() && now_ms() < kill_at + 5000) {
+      if (!killed && now_ms() >= kill_at) {
+        for (pid_t p : left) {
+          common::log::warn("cachetd pid {} still running after SIGTERM; SIGKILL", p);
+          kill(p, SIGKILL);
+        }
+        killed = true;
+      }
+      usleep(10000);
+      left = find_by_admin_socket(prefix);
+    }
+    if (left.empty())
+      common::log::info("the earlier cachet-control's cachetd exited");
+    else
+      common::log::error("cachetd pid {} of an earlier cachet-control does not exit; starting "
+                         "cachetd anyway", left.front());
+  }
+  // Admin and takeover sockets of cachetd processes that are gone (killed, or of an earlier
+  // cachet-control): stale, and never reused by name otherwise.
+  const size_t slash = socket_path_.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : socket_path_.substr(0, slash);
+  const std::string base = prefix.substr(slash == std::string::npos ? 0 : slash + 1);
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (std::string_view(e->d_name).starts_with(base)) unlink((dir + "/" + e->d_name).c_str());
+    closedir(d);
+  }
 }
 
 bool Controller::start_dataplane(std::string* error) {
@@ -124,7 +173,11 @@ void Controller::reap_children() {
 
 void Controller::on_exit(Proc& p) {
   const std::string how = describe_wait_status(p.wait_status);
-  if (!p.admin_socket.empty()) unlink(p.admin_socket.c_str());
+  if (!p.admin_socket.empty()) {
+    unlink(p.admin_socket.c_str());
+    // A cachetd killed while it listened for a successor leaves its takeover socket behind.
+    unlink((p.admin_socket + ".takeover").c_str());
+  }
   for (size_t i = 0; i < exiting_.size(); ++i) {
     if (exiting_[i].get() != &p) continue;
     common::log::info("cachetd pid {} {}", p.pid, how);
@@ -149,10 +202,21 @@ void Controller::on_exit(Proc& p) {
     common::log::info("cachetd pid {} {}", p.pid, how);
     return;
   }
-  if (upgrade_.active) {  // the old one died while the new one starts: the new one takes over
+  if (upgrade_.active && p.pid == upgrade_.old_pid) {
+    // The old one died while the new one starts: the new one takes over (or, if it fails too,
+    // end_upgrade restarts cachetd as after a crash).
     common::log::warn("cachetd pid {} {} during the upgrade", p.pid, how);
     upgrade_.old_gone = true;
     upgrade_.old_gone_ms = now_ms();
+    return;
+  }
+  if (upgrade_.active) {
+    // The new one served (it is the current cachetd) and died while the old one drains: the
+    // upgrade failed, and nothing serves; end_upgrade restarts cachetd as after a crash.
+    const std::string line = last_line(p.tail);
+    end_upgrade(false, "failed",
+                fmt::format("new cachetd pid {} {} after it served{}; restarting it", p.pid, how,
+                            line.empty() ? "" : " (last output: " + line + ")"));
     return;
   }
   if (restart_requested_) {

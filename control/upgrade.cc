@@ -107,6 +107,9 @@ void Controller::upgrade_tick() {
     std::unique_ptr<Proc> old = std::move(cur_);
     cur_ = std::move(upgrade_.next);
     if (old && old->alive()) exiting_.push_back(std::move(old));
+    // The hand-over cannot be undone (the old one gave up its sockets and the arena): restarts
+    // use the new binary from now on, even if the new one dies before the old one exits.
+    config_.dataplane_binary = upgrade_.binary;
     point_admin_link(cur_->admin_socket);
     ever_ready_ = true;
     state_ = State::running;
@@ -142,7 +145,6 @@ void Controller::end_upgrade(bool ok, const std::string& code, const std::string
     if (upgrade_.port_gap_ms >= 0) r["port_gap_ms"] = upgrade_.port_gap_ms;
     r["total_ms"] = std::max(upgrade_.old_gone_ms ? upgrade_.old_gone_ms : now, upgrade_.serving_ms) -
                     upgrade_.started_ms;
-    config_.dataplane_binary = upgrade_.binary;  // restarts use the new binary from now on
     common::log::info("upgrade done: pid {} serving after {} ms, old pid {} gone after {} ms",
                cur_->pid, r["serve_ms"].get<int64_t>(), upgrade_.old_pid,
                r["total_ms"].get<int64_t>());

@@ -4,6 +4,7 @@
 #include "control/controller.hh"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,6 +84,27 @@ TEST(Process, SpawnGivesOutputAndOwnGroup) {
   EXPECT_NE(out.find(std::to_string(pid)), std::string::npos) << out;
   // own process group: pgid == pid
   EXPECT_NE(out.find(std::string(1, '\n').append(std::to_string(pid))), std::string::npos) << out;
+}
+
+TEST(Process, FindByAdminSocketSeesLiveProcessesOnly) {
+  const std::string prefix = "/tmp/cachet-process-test-" + std::to_string(getpid()) + ".cachetd.";
+  EXPECT_TRUE(find_by_admin_socket(prefix).empty());
+  pid_t pid = -1;
+  int fd = -1;
+  std::string err;
+  // sh's own command line carries the flag (as $0 and $1 of the script).
+  ASSERT_TRUE(spawn({"/bin/sh", "-c", "sleep 30; :", "--admin-socket", prefix + "3"}, &pid, &fd,
+                    &err))
+      << err;
+  EXPECT_EQ(find_by_admin_socket(prefix), std::vector<pid_t>{pid});
+  EXPECT_TRUE(find_by_admin_socket(prefix + "4").empty());
+  kill(-pid, SIGKILL);  // its process group (spawn gives it one): sh and its sleep
+  // A zombie holds nothing: it is not listed even before it is reaped.
+  for (int i = 0; i < 500 && !find_by_admin_socket(prefix).empty(); ++i) usleep(2000);
+  EXPECT_TRUE(find_by_admin_socket(prefix).empty());
+  int status = 0;
+  EXPECT_EQ(waitpid(pid, &status, 0), pid);
+  close(fd);
 }
 
 TEST(Upgrade, PortGapFromTheNewCachetdsLog) {

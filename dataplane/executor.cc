@@ -49,7 +49,8 @@ void Executor::reply(const Request& req, common::ByteBuf& out, std::string_view 
   if (!req.noreply) out.append(line);
 }
 
-Executor::After Executor::execute(const Request& req, common::ByteBuf& out, bool admin) {
+Executor::After Executor::execute(const Request& req, common::ByteBuf& out, bool admin,
+                                  ExecLimit limit) {
   if (!req.error.empty()) {
     if (req.cmd == Cmd::flush_all) stats_.cmd_flush.add();
     if (req.cmd == Cmd::lease_set) stats_.cmd_lease_set.add();
@@ -61,7 +62,7 @@ Executor::After Executor::execute(const Request& req, common::ByteBuf& out, bool
     case Cmd::gets:
     case Cmd::gat:
     case Cmd::gats:
-      retrieve(req, out);
+      if (retrieve(req, out, limit)) return After::suspended;
       break;
     case Cmd::set:
     case Cmd::add:
@@ -176,11 +177,10 @@ void Executor::tunable_cmd(const Request& req, common::ByteBuf& out) {
   out.append(kCrlf);
 }
 
-void Executor::retrieve(const Request& req, common::ByteBuf& out) {
+bool Executor::retrieve(const Request& req, common::ByteBuf& out, ExecLimit limit) {
   const bool touch = req.cmd == Cmd::gat || req.cmd == Cmd::gats;
   const bool with_cas = req.cmd == Cmd::gets || req.cmd == Cmd::gats;
   const uint32_t exptime = touch ? store_exptime(req.exptime) : 0;
-  const size_t start = out.size();
   // "VALUE <key> <flags> <bytes>[ <cas>]\r\n" then the value and its "\r\n", in one piece.
   auto emit = [&out, with_cas](const store::ItemView& it) {
     append_value(out, "VALUE", it.key, 0, it.flags, it.value, with_cas, it.cas);
@@ -189,29 +189,50 @@ void Executor::retrieve(const Request& req, common::ByteBuf& out) {
   auto emit_touched = [&emit](const store::ItemView& it) { emit(it); };
   ItemFn touched = emit_touched;
   std::string_view keys = req.keys;
-  size_t pos = 0;
-  while (pos < keys.size()) {
-    if (keys[pos] == ' ') {
-      ++pos;
-      continue;
-    }
-    size_t end = keys.find(' ', pos);
+  auto next_key = [&keys](size_t* pos) {
+    while (*pos < keys.size() && keys[*pos] == ' ') ++*pos;
+    size_t end = keys.find(' ', *pos);
     if (end == std::string_view::npos) end = keys.size();
-    std::string_view key = keys.substr(pos, end - pos);
-    pos = end;
-    if (key.size() > text::kKeyMax) {
-      // memcached drops what this get produced so far and answers with the error alone.
-      out.truncate(start);
-      out.append(kBadFormat);
-      return;
-    }
+    std::string_view key = keys.substr(*pos, end - *pos);
+    *pos = end;
+    return key;
+  };
+  auto look_up = [&](std::string_view key) {  // appends the key's VALUE block to out, if any
     if (touch) {
       rules_.get_and_touch(key, hash_of(key), exptime, &touched);
     } else {
       rules_.get(key, hash_of(key), out, emit);
     }
+  };
+  size_t pos = limit.resume ? *limit.resume : 0;
+  if (pos == 0) {
+    // memcached looks up (counts, touches) the keys before one that is too long, drops what
+    // they produced and answers with the error alone.
+    for (size_t p = 0, at = 0; p < keys.size(); at = p) {
+      if (next_key(&p).size() <= text::kKeyMax) continue;
+      const size_t mark = out.size();
+      for (size_t q = 0; q < at;) {
+        std::string_view key = next_key(&q);
+        if (key.empty()) break;
+        look_up(key);
+        out.truncate(mark);  // at most one item held at a time
+      }
+      out.append(kBadFormat);
+      return false;
+    }
   }
+  while (true) {
+    std::string_view key = next_key(&pos);
+    if (key.empty()) break;
+    look_up(key);
+    if (out.size() >= limit.out_limit && keys.find_first_not_of(' ', pos) != keys.npos) {
+      if (limit.resume) *limit.resume = pos;
+      return true;
+    }
+  }
+  if (limit.resume) *limit.resume = 0;
   out.append(kEnd);
+  return false;
 }
 
 void Executor::update(const Request& req, common::ByteBuf& out) {

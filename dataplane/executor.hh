@@ -53,17 +53,31 @@ struct KeyHints {
   size_t at = 0;
 };
 
+// How much one request may append to out. A get of many keys stops after the key that takes
+// out to out_limit: with `resume` (a stream), it records where in the key list it stopped
+// (0 when done) and returns suspended, and the caller runs the same request again once out
+// has drained, from there, so that a short request naming a large item many times never
+// holds more than out_limit plus one item (memcached streams such a reply from its items);
+// without (a datagram, whose reply is cut at its size anyway), the reply just ends there.
+struct ExecLimit {
+  size_t out_limit = SIZE_MAX;
+  size_t* resume = nullptr;
+};
+
 // One worker's executor. Not thread safe: used only by its worker's thread.
 class Executor {
  public:
-  enum class After : uint8_t { keep, close };
+  // keep: go on; close: close once out is sent (quit); suspended: a multi-key get stopped at
+  // its output limit (see ExecLimit).
+  enum class After : uint8_t { keep, close, suspended };
 
   Executor(ExecShared& shared, unsigned worker);
 
   // Runs req and appends its reply to out (nothing when the request has noreply, as memcached).
   // Returns close when the connection must be closed once out is sent (quit). admin: the
   // request came over the admin socket (only there does `tunable` exist).
-  After execute(const text::Request& req, common::ByteBuf& out, bool admin = false);
+  After execute(const text::Request& req, common::ByteBuf& out, bool admin = false,
+                ExecLimit limit = {});
 
   // The hashes of the keys the next requests name, in order, computed by a burst prefetch
   // (nullptr: none): a key found there, at or after the cursor, is not hashed again. The keys
@@ -78,7 +92,8 @@ class Executor {
   ItemRules& rules() { return rules_; }
 
  private:
-  void retrieve(const text::Request& req, common::ByteBuf& out);
+  // True when it stopped at limit.out_limit before the last key (see ExecLimit).
+  bool retrieve(const text::Request& req, common::ByteBuf& out, ExecLimit limit);
   void update(const text::Request& req, common::ByteBuf& out);
   void arithmetic(const text::Request& req, common::ByteBuf& out);
   void stats_cmd(const text::Request& req, common::ByteBuf& out);

@@ -51,6 +51,9 @@ struct Conn {
   // Replies held back while a refused data block is being swallowed: memcached sends nothing
   // until the whole block has arrived (its conn_swallow state). At most one call's output.
   std::string held;
+  // Where in its key list the get at the front of the input stopped at the output limit
+  // (ExecLimit); 0 when no get is suspended.
+  size_t get_resume = 0;
 };
 
 // What one parse-and-execute step did with the input in front of it.
@@ -58,6 +61,7 @@ struct Step {
   enum Kind : uint8_t {
     ran,             // a request ran: it spanned `consumed` bytes, `swallow` more follow
     ran_then_close,  // as ran, and the connection closes once the replies are sent
+    suspended,       // a get stopped at the output limit; it runs on from there, unconsumed
     need_more,       // no complete request yet
     close,           // close now
   } kind;
@@ -72,7 +76,7 @@ inline Step::Kind ran(Executor::After after) {
 // Parses and runs the first text request in `rest`. Input still without a complete request
 // past in_cap closes the connection.
 inline Step text_step(WorkerCtx& w, std::string_view rest, common::ByteBuf& out, size_t in_cap,
-                      bool admin) {
+                      bool admin, ExecLimit limit) {
   auto value_max = [&w](size_t key_len) { return w.exec.value_max(key_len); };
   text::ParseResult r = text::parse(rest, value_max);
   if (r.status == text::Status::need_more) {
@@ -81,7 +85,9 @@ inline Step text_step(WorkerCtx& w, std::string_view rest, common::ByteBuf& out,
     return {r.need == 0 && rest.size() > in_cap ? Step::close : Step::need_more};
   }
   if (r.status == text::Status::close) return {Step::close};
-  return {ran(w.exec.execute(r.req, out, admin)), r.consumed, r.swallow};
+  const Executor::After after = w.exec.execute(r.req, out, admin, limit);
+  if (after == Executor::After::suspended) return {Step::suspended};
+  return {ran(after), r.consumed, r.swallow};
 }
 
 // Parses and runs the first binary request in `rest`.
@@ -209,7 +215,9 @@ drivers::StreamStep Server::stream_data(void* state, std::string_view in, common
   }
   const size_t in_cap = impl_->store.options().item_size_max + kLineSlack;
   return pump(c, in, out, out_limit,
-              [&](std::string_view rest) { return text_step(w, rest, out, in_cap, c.admin); });
+              [&](std::string_view rest) {
+                return text_step(w, rest, out, in_cap, c.admin, {out_limit, &c.get_resume});
+              });
 }
 
 // The keys of a burst's text datagrams (up to 16 per get, 512 in all): stage 0 prefetches
@@ -265,7 +273,7 @@ void Server::prefetch(unsigned worker, std::span<const std::string_view> burst, 
 
 bool Server::stream_idle(void* state) {
   const Conn& c = *static_cast<Conn*>(state);
-  return c.swallow == 0 && c.held.empty();
+  return c.swallow == 0 && c.held.empty() && c.get_resume == 0;
 }
 
 drivers::UdpDrop Server::datagram(unsigned worker, std::string_view in,
@@ -284,7 +292,8 @@ drivers::UdpDrop Server::datagram(unsigned worker, std::string_view in,
   // Each datagram stands alone: an incomplete request at its end is dropped, as memcached does.
   while (pos < body.size() && out.size() < cap) {
     std::string_view rest = body.substr(pos);
-    Step s = bin ? binary_step(w, rest, out) : text_step(w, rest, out, SIZE_MAX, false);
+    Step s = bin ? binary_step(w, rest, out)
+                 : text_step(w, rest, out, SIZE_MAX, false, {.out_limit = cap});
     if (s.kind > Step::ran_then_close) break;
     pos += s.consumed;
     pos += static_cast<size_t>(std::min<uint64_t>(s.swallow, body.size() - pos));

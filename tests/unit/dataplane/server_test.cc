@@ -140,6 +140,46 @@ TEST_F(ServerTest, StopsAtTheOutputLimit) {
   EXPECT_EQ(c.sent, expect);
 }
 
+// A short get naming a large item many times never holds more than the output limit plus one
+// item: it stops there, unconsumed and not idle (no hand-over mid-reply), and goes on from the
+// next key once the output has drained; the bytes are memcached's single reply.
+TEST_F(ServerTest, AManyKeyGetStopsAtTheOutputLimitAndGoesOn) {
+  settings.net.out_limit = 8 << 10;
+  Conn c(*server, 0);
+  const std::string value(2000, 'v');
+  c.feed("set big 0 0 2000\r\n" + value + "\r\n");
+  ASSERT_EQ(c.sent, "STORED\r\n");
+  std::string line = "get";
+  for (int i = 0; i < 40; ++i) line += " big";
+  line += "  missing \r\n";
+  std::string expect;
+  for (int i = 0; i < 40; ++i) expect += "VALUE big 0 2000\r\n" + value + "\r\n";
+  expect += "END\r\n";
+  const size_t block = expect.find("VALUE", 1);
+  std::string sent;
+  common::ByteBuf out;
+  int calls = 0;
+  while (true) {
+    drivers::StreamStep st = server->stream_data(c.state, line, out);
+    ++calls;
+    EXPECT_LE(out.size(), settings.net.out_limit + block);
+    sent.append(out.view());
+    out.clear();
+    if (st.consumed == line.size()) break;
+    ASSERT_EQ(st.consumed, 0u);
+    EXPECT_FALSE(server->stream_idle(c.state));
+    ASSERT_LT(calls, 100);
+  }
+  // Five blocks of 2,020 bytes to a call (the fifth takes out past 8 KB), then the miss and END.
+  EXPECT_EQ(calls, 9);
+  EXPECT_EQ(sent, expect);
+  EXPECT_TRUE(server->stream_idle(c.state));
+  // The same through a driver's loop, with a request behind it.
+  c.sent.clear();
+  c.feed(line + "get big\r\n");
+  EXPECT_EQ(c.sent, expect + get_reply("big", value));
+}
+
 class FakeDriver : public drivers::Driver {
  public:
   bool open(std::string*) override { return true; }

@@ -79,6 +79,7 @@ class Checker:
             if self.verbose:
                 print("ok   %s" % label, flush=True)
         else:
+            detail = detail if isinstance(detail, str) or detail is None else show(detail)
             msg = label + ("\n       " + detail.replace("\n", "\n       ") if detail else "")
             self.failures.append(msg)
             print("FAIL %s" % msg, flush=True)

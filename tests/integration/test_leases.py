@@ -124,18 +124,26 @@ def section_windows(t, srv, admin_path):
     t.begin("kept values and placeholders are reclaimed without a request touching them")
     with srv.connect() as c:
         req = tcp_request(c)
+        def swept_count(st):  # freed by the engine: the transient wheel or the sweep
+            return int(st.get("transient_reaped", 0)) + int(st.get("crawler_reclaimed", 0))
+        swept0 = swept_count(harness.stats(c))
         for i in range(50):
             ld.store(req, b"set", b"R%d" % i, b"value %d" % i)
             c.request(b"delete R%d\r\n" % i)  # kept hidden for stale reads
             ld.lease_get(req, b"P%d" % i)  # a placeholder holding the lease
-        held = int(harness.stats(c).get("hidden_items", 0))
-        t.check(held >= 100, "deleted values and lease placeholders held hidden", held)
-        # The maintenance engine's sweep frees them once their windows end; no request names
-        # these keys again.
-        freed = wait_for("hidden items reclaimed",
-                         lambda: int(harness.stats(c).get("hidden_items", 1)) == 0, timeout=60)
-        t.check(freed, "hidden_items back to 0 after the windows",
-                harness.stats(c).get("hidden_items"))
+        # How many are still held depends on how long the loop took against the 1 s windows;
+        # what must hold is that the maintenance engine's sweep frees every one of the 100 once
+        # its window ends, though no request names these keys again.
+        print("hidden items held after the loop: %s" % harness.stats(c).get("hidden_items"))
+
+        def swept():
+            st = harness.stats(c)
+            return int(st.get("hidden_items", 1)) == 0 and swept_count(st) - swept0 >= 100
+        freed = wait_for("hidden items reclaimed", swept, timeout=60)
+        st = harness.stats(c)
+        t.check(freed, "hidden_items back to 0, 100 more freed by the engine",
+                "hidden_items %s, transient_reaped + crawler_reclaimed %d -> %d"
+                % (st.get("hidden_items"), swept0, swept_count(st)))
     admin(admin_path, b"tunable lease_window 10")
     admin(admin_path, b"tunable stale_window 10")
 

@@ -11,6 +11,7 @@
 
 #include "common/log.hh"
 #include "control/controller.hh"
+#include "dataplane/daemon/takeover_path.hh"
 
 namespace cachet::control {
 
@@ -176,7 +177,7 @@ void Controller::on_exit(Proc& p) {
   if (!p.admin_socket.empty()) {
     unlink(p.admin_socket.c_str());
     // A cachetd killed while it listened for a successor leaves its takeover socket behind.
-    unlink((p.admin_socket + ".takeover").c_str());
+    unlink(dataplane::takeover::socket_path(p.admin_socket).c_str());
   }
   for (size_t i = 0; i < exiting_.size(); ++i) {
     if (exiting_[i].get() != &p) continue;

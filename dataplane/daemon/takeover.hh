@@ -10,13 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include "dataplane/daemon/takeover_path.hh"
 #include "drivers/uring/uring_driver.hh"
 
 namespace cachet::dataplane::takeover {
-
-inline std::string socket_path(const std::string& admin_socket) {
-  return admin_socket + ".takeover";
-}
 
 // The running process's side: a unix listener (mode 0600) waiting for a successor.
 class Listener {

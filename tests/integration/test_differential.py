@@ -273,13 +273,8 @@ def main():
     args = harness.parse_args(__doc__, lambda p: p.add_argument(
         "--dump", action="store_true", help="print the reference's normalised replies"))
     t = harness.Checker("differential_text", args.verbose)
-    ref = harness.Server(args.reference, name="reference memcached", **FLAGS)
-    try:
-        sut = harness.Server(args.server, name="server under test", **FLAGS)
-    except Exception:
-        ref.stop()
-        raise
-    with ref, sut:
+    with harness.Server(args.reference, name="reference memcached", **FLAGS) as ref, \
+            harness.Server(args.server, name="server under test", **FLAGS) as sut:
         res_ref, res_sut, names_ref, names_sut = {}, {}, {}, {}
         t0 = time.monotonic()
         th = [threading.Thread(target=run_corpus, args=(ref.port, res_ref, names_ref, t0)),

@@ -230,13 +230,8 @@ def main():
     t0 = time.monotonic()
     rnd_seed = args.seed
     while True:  # rounds: fresh servers, fresh seed
-        ref = harness.Server(args.reference, name="reference memcached", **FLAGS)
-        try:
-            sut = harness.Server(args.server, name="server under test", **FLAGS)
-        except Exception:
-            ref.stop()
-            raise
-        with ref, sut:
+        with harness.Server(args.reference, name="reference memcached", **FLAGS) as ref, \
+                harness.Server(args.server, name="server under test", **FLAGS) as sut:
             rnd = random.Random(rnd_seed)
             budget = [ROUND_BYTES_MAX]
             cases = []
